@@ -1,0 +1,296 @@
+import { EventEmitter } from 'node:events';
+import { createServer, Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import finalhandler from 'finalhandler';
+import { BLOCKING_WARNING_CODE, EmptyRejectionError, ErrorAfterNextError, NextCalledTwiceError, invalidArgument } from './errors.js';
+import { matchRoute, normalizeRoute } from './mount.js';
+import type { BlockingInfo, Chain, ChainItem, ChainOptions, Layer, Next } from './types.js';
+
+interface ChainLayer extends Layer {
+  readonly units: readonly string[];
+}
+
+interface ChainInternals {
+  stack: ChainLayer[];
+  options: Required<Pick<ChainOptions, 'debug'>> & ChainOptions;
+}
+
+const internals = Symbol('unblock.chain');
+type AnyChain = Chain<any, any> & { [internals]: ChainInternals };
+type AnyFunction = (...args: any[]) => unknown;
+
+/**
+ * Builds a chain of middleware, error middleware and apps. The result is both
+ * a request handler for `http.createServer` and a Connect-style middleware.
+ *
+ * ```js
+ * const app = chain(logger, waitForBody(), myApp);
+ * http.createServer(app).listen(3000);
+ * ```
+ */
+export function chain<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+  ...items: ChainItem<Req, Res>[]
+): Chain<Req, Res>;
+export function chain<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+  options: ChainOptions<Req, Res>,
+  ...items: ChainItem<Req, Res>[]
+): Chain<Req, Res>;
+export function chain(...args: unknown[]): Chain<any, any> {
+  const options = isOptions(args[0]) ? validateOptions(args.shift() as ChainOptions) : { debug: false };
+  const app = function app(req: IncomingMessage, res: ServerResponse, next?: Next): void {
+    dispatch(app as unknown as AnyChain, req, res, next);
+  } as unknown as AnyChain;
+  Object.setPrototypeOf(app, chainPrototype);
+  EventEmitter.call(app as unknown as EventEmitter);
+  app.route = '/';
+  app[internals] = { stack: [], options };
+  app.use(...(args as ChainItem[]));
+  return app;
+}
+
+/** True for a chain built by `chain()`. */
+export function isChain(value: unknown): value is Chain<any, any> {
+  return typeof value === 'function' && internals in value;
+}
+
+// A chain is a function, so it keeps Function.prototype (call, apply, bind)
+// and gets the EventEmitter methods copied in, as Connect does.
+const chainPrototype: object = Object.create(Function.prototype, {
+  ...Object.getOwnPropertyDescriptors(EventEmitter.prototype),
+  ...Object.getOwnPropertyDescriptors({
+    use(this: AnyChain, ...args: unknown[]) {
+      const route = typeof args[0] === 'string' ? normalizeRoute(args.shift() as string) : [];
+      const path = route.length === 0 ? '/' : `/${decodeUnits(route.slice(1))}`;
+      for (const item of (args as unknown[]).flat(Infinity)) {
+        this[internals].stack.push(toLayer(item, route, path));
+      }
+      return this;
+    },
+    handle(this: AnyChain, req: IncomingMessage, res: ServerResponse, out?: Next) {
+      dispatch(this, req, res, out);
+    },
+    listen(this: AnyChain, ...args: unknown[]) {
+      const server = createServer(this);
+      return server.listen(...(args as Parameters<Server['listen']>));
+    },
+  }),
+  stack: {
+    get(this: AnyChain) {
+      return this[internals].stack;
+    },
+  },
+  constructor: { value: undefined },
+});
+
+function toLayer(item: unknown, units: string[], route: string): ChainLayer {
+  let handle: AnyFunction;
+  let name: string;
+  if (item instanceof Server) {
+    const listener = item.listeners('request')[0];
+    if (typeof listener !== 'function') throw invalidArgument('an http.Server given to use() has no request listener');
+    handle = listener as AnyFunction;
+    name = listener.name || 'server';
+  } else if (typeof item === 'function') {
+    handle = item as AnyFunction;
+    name = item.name || 'anonymous';
+  } else if (item !== null && typeof item === 'object' && typeof (item as { handle?: unknown }).handle === 'function') {
+    const target = item as { handle: AnyFunction };
+    handle = (req: unknown, res: unknown, next: unknown) => target.handle(req, res, next);
+    name = target.handle.name || 'handle';
+  } else {
+    throw invalidArgument(`use() takes middleware, handlers, apps or chains, got ${item === null ? 'null' : typeof item}`);
+  }
+  return { route, units, handle, name, isErrorMiddleware: handle.length === 4 };
+}
+
+function dispatch(app: AnyChain, req: IncomingMessage, res: ServerResponse, out: Next | undefined): void {
+  const { stack, options } = app[internals];
+  const threshold = options.blockingThreshold;
+  const request = req as IncomingMessage & { originalUrl?: string };
+  request.originalUrl ||= req.url;
+
+  let index = 0;
+  // The mount prefix taken off req.url for the current layer, put back on next().
+  let removed = '';
+  let protohost = '';
+  let slashAdded = false;
+  // A trampoline: next() called while a layer is still running only records
+  // that the loop should go on, so 10,000 synchronous middleware use no stack
+  // and each layer's synchronous time is its own.
+  let running = false;
+  let queued = false;
+  let queuedError: unknown;
+
+  const restoreUrl = () => {
+    if (slashAdded) {
+      req.url = req.url!.slice(1);
+      slashAdded = false;
+    }
+    if (removed !== '') {
+      req.url = protohost + removed + req.url!.slice(protohost.length);
+      removed = '';
+    }
+  };
+
+  const advance = (err: unknown) => {
+    restoreUrl();
+    if (running) {
+      queued = true;
+      queuedError = err;
+    } else {
+      run(err);
+    }
+  };
+
+  const run = (err: unknown) => {
+    for (;;) {
+      const layer = stack[index++];
+      if (layer === undefined) {
+        finish(app, req, res, out, err);
+        return;
+      }
+      if (layer.isErrorMiddleware !== Boolean(err)) continue;
+      if (layer.units.length > 0 && !enterMount(layer)) continue;
+
+      let called = false;
+      const next: Next = (e) => {
+        if (called) {
+          report(app, new NextCalledTwiceError(layer.name), req, res);
+          return;
+        }
+        called = true;
+        advance(e);
+      };
+      const fail = (reason: unknown) => {
+        if (called) report(app, new ErrorAfterNextError(layer.name, reason), req, res);
+        else next(reason || new EmptyRejectionError(layer.name, reason));
+      };
+
+      running = true;
+      const start = threshold === undefined ? 0 : performance.now();
+      try {
+        const result = err ? layer.handle(err as never, req as never, res as never, next as never) : layer.handle(req as never, res as never, next as never);
+        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+          (result as PromiseLike<unknown>).then(undefined, fail);
+        }
+      } catch (thrown) {
+        fail(thrown);
+      }
+      running = false;
+      if (threshold !== undefined) {
+        const duration = performance.now() - start;
+        if (duration >= threshold) reportBlocking(app, layer, index - 1, req, res, duration);
+      }
+      if (!queued) return;
+      queued = false;
+      err = queuedError;
+      queuedError = undefined;
+    }
+  };
+
+  const enterMount = (layer: ChainLayer): boolean => {
+    const url = req.url ?? '/';
+    protohost = protohostOf(url);
+    const pathEnd = pathnameEnd(url, protohost.length);
+    const length = matchRoute(url.slice(protohost.length, pathEnd), layer.units);
+    if (length < 0) return false;
+    removed = url.slice(protohost.length, protohost.length + length);
+    req.url = protohost + url.slice(protohost.length + length);
+    if (protohost === '' && req.url[0] !== '/') {
+      req.url = `/${req.url}`;
+      slashAdded = true;
+    }
+    return true;
+  };
+
+  run(undefined);
+}
+
+/** The end of the chain: hand over to the outer `next`, or answer 404 / the error. */
+function finish(app: AnyChain, req: IncomingMessage, res: ServerResponse, out: Next | undefined, err: unknown): void {
+  if (out !== undefined) {
+    out(err);
+    return;
+  }
+  const { options } = app[internals];
+  // finalhandler is what Connect and Express end with: escaped "Cannot GET /x",
+  // status from err.status/statusCode, err.headers, and a destroyed socket once
+  // headers were sent. Stacks only when asked for, whatever NODE_ENV says.
+  finalhandler(req, res, {
+    env: options.debug ? 'development' : 'production',
+    onerror: (error: unknown) => report(app, error, req, res),
+  })(err);
+}
+
+function report(app: AnyChain, err: unknown, req: IncomingMessage, res: ServerResponse): void {
+  const { onError } = app[internals].options;
+  if (onError !== undefined) onError(err, req, res);
+  else if (statusOf(err) >= 500) console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+}
+
+function reportBlocking(app: AnyChain, layer: ChainLayer, index: number, req: IncomingMessage, res: ServerResponse, duration: number): void {
+  const info: BlockingInfo = {
+    name: layer.name,
+    index,
+    route: layer.route,
+    method: req.method ?? 'GET',
+    url: (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/',
+    duration,
+  };
+  if (app.listenerCount('blocking') > 0) {
+    app.emit('blocking', info, req, res);
+  } else {
+    process.emitWarning(`middleware "${info.name}" blocked the event loop for ${duration.toFixed(1)} ms on ${info.method} ${info.url}`, {
+      type: 'BlockingWarning',
+      code: BLOCKING_WARNING_CODE,
+    });
+  }
+}
+
+function statusOf(err: unknown): number {
+  const status = (err as { status?: unknown; statusCode?: unknown } | null)?.status ?? (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+}
+
+/** `http://host` of an absolute-form request target, else `""`. */
+function protohostOf(url: string): string {
+  if (url.length === 0 || url[0] === '/') return '';
+  const scheme = url.indexOf('://');
+  if (scheme === -1 || url.lastIndexOf('?', scheme) !== -1) return '';
+  const slash = url.indexOf('/', scheme + 3);
+  return slash === -1 ? url : url.slice(0, slash);
+}
+
+function pathnameEnd(url: string, from: number): number {
+  for (let i = from; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 0x3f /* ? */ || c === 0x23 /* # */) return i;
+  }
+  return url.length;
+}
+
+function decodeUnits(units: readonly string[]): string {
+  try {
+    return decodeURIComponent(units.join(''));
+  } catch {
+    return units.join('');
+  }
+}
+
+function isOptions(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Server) && typeof (value as { handle?: unknown }).handle !== 'function';
+}
+
+function validateOptions<Req extends IncomingMessage, Res extends ServerResponse>(options: ChainOptions<Req, Res>): ChainInternals['options'] {
+  const known = new Set(['blockingThreshold', 'debug', 'onError']);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw invalidArgument(`unknown chain option "${key}" (known: ${[...known].join(', ')})`);
+  }
+  const { blockingThreshold, debug = false, onError } = options;
+  if (blockingThreshold !== undefined && !(typeof blockingThreshold === 'number' && blockingThreshold >= 0 && Number.isFinite(blockingThreshold))) {
+    throw invalidArgument(`blockingThreshold must be a number of milliseconds ≥ 0, got ${String(blockingThreshold)}`);
+  }
+  if (typeof debug !== 'boolean') throw invalidArgument(`debug must be a boolean, got ${typeof debug}`);
+  if (onError !== undefined && typeof onError !== 'function') throw invalidArgument(`onError must be a function, got ${typeof onError}`);
+  return { blockingThreshold, debug, onError } as ChainInternals['options'];
+}
