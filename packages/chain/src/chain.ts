@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import finalhandler from 'finalhandler';
 import { BLOCKING_WARNING_CODE, EmptyRejectionError, ErrorAfterNextError, NextCalledTwiceError, invalidArgument } from './errors.js';
 import { matchRoute, normalizeRoute } from './mount.js';
-import type { BlockingInfo, Chain, ChainItem, ChainOptions, Layer, Next } from './types.js';
+import type { BlockingInfo, Chain, ChainItem, ChainOptions, Layer, MiddlewareItem, Next } from './types.js';
 
 interface ChainLayer extends Layer {
   readonly units: readonly string[];
@@ -22,6 +22,8 @@ type AnyFunction = (...args: any[]) => unknown;
 /**
  * Builds a chain of middleware, error middleware and apps. The result is both
  * a request handler for `http.createServer` and a Connect-style middleware.
+ * Its request and response types are the defaults unless given explicitly
+ * (`chain<MyRequest>(...)`): they are never inferred from the items.
  *
  * ```js
  * const app = chain(logger, waitForBody(), myApp);
@@ -29,11 +31,18 @@ type AnyFunction = (...args: any[]) => unknown;
  * ```
  */
 export function chain<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
-  ...items: ChainItem<Req, Res>[]
+  ...items: MiddlewareItem<NoInfer<Req>, NoInfer<Res>>[]
 ): Chain<Req, Res>;
 export function chain<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
   options: ChainOptions<Req, Res>,
-  ...items: ChainItem<Req, Res>[]
+  ...items: MiddlewareItem<NoInfer<Req>, NoInfer<Res>>[]
+): Chain<Req, Res>;
+export function chain<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+  ...items: ChainItem<NoInfer<Req>, NoInfer<Res>>[]
+): Chain<Req, Res>;
+export function chain<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+  options: ChainOptions<Req, Res>,
+  ...items: ChainItem<NoInfer<Req>, NoInfer<Res>>[]
 ): Chain<Req, Res>;
 export function chain(...args: unknown[]): Chain<any, any> {
   const options = isOptions(args[0]) ? validateOptions(args.shift() as ChainOptions) : { debug: false };
@@ -62,6 +71,8 @@ const chainPrototype: object = Object.create(Function.prototype, {
       const route = typeof args[0] === 'string' ? normalizeRoute(args.shift() as string) : [];
       const path = route.length === 0 ? '/' : `/${decodeUnits(route.slice(1))}`;
       for (const item of (args as unknown[]).flat(Infinity)) {
+        // As in Connect, a mounted chain knows where it is mounted.
+        if (isChain(item)) item.route = path;
         this[internals].stack.push(toLayer(item, route, path));
       }
       return this;
@@ -71,7 +82,7 @@ const chainPrototype: object = Object.create(Function.prototype, {
     },
     listen(this: AnyChain, ...args: unknown[]) {
       const server = createServer(this);
-      return server.listen(...(args as Parameters<Server['listen']>));
+      return server.listen(...(args as [number]));
     },
   }),
   stack: {

@@ -1,3 +1,3 @@
 export { chain, isChain } from './chain.js';
 export * from './errors.js';
-export type { BlockingInfo, Chain, ChainItem, ChainOptions, ErrorMiddleware, Handler, Layer, Middleware, Next } from './types.js';
+export type { BlockingInfo, Chain, ChainItem, ChainOptions, ErrorMiddleware, Handler, Layer, Middleware, MiddlewareItem, Next } from './types.js';

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { ListenOptions } from 'node:net';
 
 /** Passes control on: with no argument (or a falsy one) to the next middleware, with an error to the next error middleware. */
 export type Next = (err?: unknown) => void;
@@ -24,14 +25,17 @@ export type ErrorMiddleware<Req extends IncomingMessage = IncomingMessage, Res e
   next: Next,
 ) => unknown;
 
-/** Anything a chain accepts: middleware, error middleware, handlers, chains, Express/Connect apps, an `http.Server`, or a list of those. */
-export type ChainItem<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> =
-  | Handler<Req, Res>
+/** Items that are not error middleware: middleware, handlers, chains, Express/Connect apps, objects with `handle`, an `http.Server`, lists. */
+export type MiddlewareItem<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> =
   | Middleware<Req, Res>
-  | ErrorMiddleware<Req, Res>
   | { handle: Middleware<Req, Res> }
   | Server
   | readonly ChainItem<Req, Res>[];
+
+/** Anything a chain accepts. Error middleware is told apart by its four parameters. */
+export type ChainItem<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> =
+  | MiddlewareItem<Req, Res>
+  | ErrorMiddleware<Req, Res>;
 
 /** What the `blocking` event reports: one middleware kept the event loop busy for `duration` ms before it returned. */
 export interface BlockingInfo {
@@ -85,13 +89,23 @@ export interface ChainEvents<Req extends IncomingMessage, Res extends ServerResp
  */
 export interface Chain<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> {
   (req: Req, res: Res, next?: Next): void;
-  /** Append items, optionally mounted on `route`. Returns the chain, for chaining. */
+  /**
+   * Append items, optionally mounted on `route`. Returns the chain, for chaining.
+   * (The first overloads let TypeScript infer the parameters of inline
+   * middleware; inline error middleware needs its parameters annotated.)
+   */
+  use(...items: MiddlewareItem<Req, Res>[]): this;
+  use(route: string, ...items: MiddlewareItem<Req, Res>[]): this;
   use(...items: ChainItem<Req, Res>[]): this;
   use(route: string, ...items: ChainItem<Req, Res>[]): this;
   /** Run a request through the chain; at its end call `next`, or respond 404/error when there is none. */
   handle(req: Req, res: Res, next?: Next): void;
   /** `http.createServer(chain).listen(...args)`; returns the server. */
-  listen(...args: Parameters<Server['listen']>): Server;
+  listen(port?: number, hostname?: string, backlog?: number, listeningListener?: () => void): Server;
+  listen(port?: number, hostname?: string, listeningListener?: () => void): Server;
+  listen(port?: number, listeningListener?: () => void): Server;
+  listen(path: string, listeningListener?: () => void): Server;
+  listen(options: ListenOptions, listeningListener?: () => void): Server;
   /** Where this chain is mounted when used inside another Connect-style app. */
   route: string;
   readonly stack: readonly Layer[];
