@@ -115,106 +115,124 @@ function toLayer(item: unknown, units: string[], route: string): ChainLayer {
 }
 
 function dispatch(app: AnyChain, req: IncomingMessage, res: ServerResponse, out: Next | undefined): void {
-  const { stack, options } = app[internals];
-  const threshold = options.blockingThreshold;
   const request = req as IncomingMessage & { originalUrl?: string };
   request.originalUrl ||= req.url;
+  new Dispatch(app, req, res, out).run(undefined);
+}
 
-  let index = 0;
+/** One request on its way through one chain. */
+class Dispatch {
+  private readonly stack: readonly ChainLayer[];
+  private readonly threshold: number | undefined;
+  private index = 0;
   // The mount prefix taken off req.url for the current layer, put back on next().
-  let removed = '';
-  let protohost = '';
-  let slashAdded = false;
+  private removed = '';
+  private protohost = '';
+  private slashAdded = false;
   // A trampoline: next() called while a layer is still running only records
   // that the loop should go on, so 10,000 synchronous middleware use no stack
   // and each layer's synchronous time is its own.
-  let running = false;
-  let queued = false;
-  let queuedError: unknown;
+  private running = false;
+  private queued = false;
+  private queuedError: unknown = undefined;
 
-  const restoreUrl = () => {
-    if (slashAdded) {
-      req.url = req.url!.slice(1);
-      slashAdded = false;
-    }
-    if (removed !== '') {
-      req.url = protohost + removed + req.url!.slice(protohost.length);
-      removed = '';
-    }
-  };
+  constructor(
+    private readonly app: AnyChain,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly out: Next | undefined,
+  ) {
+    const { stack, options } = app[internals];
+    this.stack = stack;
+    this.threshold = options.blockingThreshold;
+  }
 
-  const advance = (err: unknown) => {
-    restoreUrl();
-    if (running) {
-      queued = true;
-      queuedError = err;
-    } else {
-      run(err);
-    }
-  };
-
-  const run = (err: unknown) => {
+  run(err: unknown): void {
+    const { stack, req, res, threshold } = this;
     for (;;) {
-      const layer = stack[index++];
+      const layer = stack[this.index++];
       if (layer === undefined) {
-        finish(app, req, res, out, err);
+        finish(this.app, req, res, this.out, err);
         return;
       }
       if (layer.isErrorMiddleware !== Boolean(err)) continue;
-      if (layer.units.length > 0 && !enterMount(layer)) continue;
+      if (layer.units.length > 0 && !this.enterMount(layer)) continue;
 
       let called = false;
       const next: Next = (e) => {
         if (called) {
-          report(app, new NextCalledTwiceError(layer.name), req, res);
+          report(this.app, new NextCalledTwiceError(layer.name), req, res);
           return;
         }
         called = true;
-        advance(e);
-      };
-      const fail = (reason: unknown) => {
-        if (called) report(app, new ErrorAfterNextError(layer.name, reason), req, res);
-        else next(reason || new EmptyRejectionError(layer.name, reason));
+        this.advance(e);
       };
 
-      running = true;
+      this.running = true;
       const start = threshold === undefined ? 0 : performance.now();
       try {
         const result = err ? layer.handle(err as never, req as never, res as never, next as never) : layer.handle(req as never, res as never, next as never);
         if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-          (result as PromiseLike<unknown>).then(undefined, fail);
+          (result as PromiseLike<unknown>).then(undefined, (reason: unknown) => this.fail(layer, reason, called, next));
         }
       } catch (thrown) {
-        fail(thrown);
+        this.fail(layer, thrown, called, next);
       }
-      running = false;
+      this.running = false;
       if (threshold !== undefined) {
         const duration = performance.now() - start;
-        if (duration >= threshold) reportBlocking(app, layer, index - 1, req, res, duration);
+        if (duration >= threshold) reportBlocking(this.app, layer, this.index - 1, req, res, duration);
       }
-      if (!queued) return;
-      queued = false;
-      err = queuedError;
-      queuedError = undefined;
+      if (!this.queued) return;
+      this.queued = false;
+      err = this.queuedError;
+      this.queuedError = undefined;
     }
-  };
+  }
 
-  const enterMount = (layer: ChainLayer): boolean => {
+  /** A layer threw or rejected: pass it on, unless the layer had already passed control on. */
+  private fail(layer: ChainLayer, reason: unknown, called: boolean, next: Next): void {
+    if (called) report(this.app, new ErrorAfterNextError(layer.name, reason), this.req, this.res);
+    else next(reason || new EmptyRejectionError(layer.name, reason));
+  }
+
+  private advance(err: unknown): void {
+    this.restoreUrl();
+    if (this.running) {
+      this.queued = true;
+      this.queuedError = err;
+    } else {
+      this.run(err);
+    }
+  }
+
+  private enterMount(layer: ChainLayer): boolean {
+    const { req } = this;
     const url = req.url ?? '/';
-    protohost = protohostOf(url);
-    const pathEnd = pathnameEnd(url, protohost.length);
-    const length = matchRoute(url.slice(protohost.length, pathEnd), layer.units);
+    const protohost = protohostOf(url);
+    const length = matchRoute(url.slice(protohost.length, pathnameEnd(url, protohost.length)), layer.units);
     if (length < 0) return false;
-    removed = url.slice(protohost.length, protohost.length + length);
+    this.protohost = protohost;
+    this.removed = url.slice(protohost.length, protohost.length + length);
     req.url = protohost + url.slice(protohost.length + length);
     if (protohost === '' && req.url[0] !== '/') {
       req.url = `/${req.url}`;
-      slashAdded = true;
+      this.slashAdded = true;
     }
     return true;
-  };
+  }
 
-  run(undefined);
+  private restoreUrl(): void {
+    const { req } = this;
+    if (this.slashAdded) {
+      req.url = req.url!.slice(1);
+      this.slashAdded = false;
+    }
+    if (this.removed !== '') {
+      req.url = this.protohost + this.removed + req.url!.slice(this.protohost.length);
+      this.removed = '';
+    }
+  }
 }
 
 /** The end of the chain: hand over to the outer `next`, or answer 404 / the error. */
