@@ -3,11 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, it } from 'node:test';
 import connect from 'connect';
 import { fromKoa } from '../src/index.js';
-import { collectErrors, koaVersions, listen } from './helpers.js';
+import { serve } from '../../../test/support/http.js';
+import { collectErrors, koaVersions } from './helpers.js';
 
 for (const [version, Koa] of koaVersions) {
   describe(`fromKoa(app) with ${version}`, () => {
-    it('should serve a Koa app as a plain (req, res) handler', async () => {
+    it('should serve a Koa app as a plain (req, res) handler', async (t) => {
       const app = new Koa();
       app.use((ctx) => {
         ctx.set('x-koa', version);
@@ -15,18 +16,14 @@ for (const [version, Koa] of koaVersions) {
       });
       const handler = fromKoa(app);
       assert.equal(handler.length, 2);
-      const server = await listen(handler);
-      try {
-        const response = await fetch(`${server.url}/a?b=c`, { method: 'PUT' });
-        assert.equal(response.status, 200);
-        assert.equal(response.headers.get('x-koa'), version);
-        assert.deepEqual(await response.json(), { method: 'PUT', url: '/a?b=c' });
-      } finally {
-        await server.close();
-      }
+      const server = await serve(t, handler);
+      const response = await fetch(`${server.url}/a?b=c`, { method: 'PUT' });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('x-koa'), version);
+      assert.deepEqual(await response.json(), { method: 'PUT', url: '/a?b=c' });
     });
 
-    it('should see mount-relative URLs when mounted under a path, the full one on ctx.req.originalUrl', async () => {
+    it('should see mount-relative URLs when mounted under a path, the full one on ctx.req.originalUrl', async (t) => {
       const app = new Koa();
       app.use((ctx) => {
         ctx.body = { url: ctx.url, path: ctx.path, original: (ctx.req as IncomingMessage & { originalUrl?: string }).originalUrl };
@@ -36,20 +33,16 @@ for (const [version, Koa] of koaVersions) {
       outer.use((req: IncomingMessage, res: ServerResponse) => {
         res.end('connect');
       });
-      const server = await listen(outer);
-      try {
-        assert.deepEqual(await (await fetch(`${server.url}/koa/items/1?x=2`)).json(), {
-          url: '/items/1?x=2',
-          path: '/items/1',
-          original: '/koa/items/1?x=2',
-        });
-        assert.equal(await (await fetch(`${server.url}/other`)).text(), 'connect');
-      } finally {
-        await server.close();
-      }
+      const server = await serve(t, outer);
+      assert.deepEqual(await (await fetch(`${server.url}/koa/items/1?x=2`)).json(), {
+        url: '/items/1?x=2',
+        path: '/items/1',
+        original: '/koa/items/1?x=2',
+      });
+      assert.equal(await (await fetch(`${server.url}/other`)).text(), 'connect');
     });
 
-    it('should never fall through: an unmatched request gets Koa 404, not the next middleware', async () => {
+    it('should never fall through: an unmatched request gets Koa 404, not the next middleware', async (t) => {
       const app = new Koa();
       app.use(async (ctx, next) => {
         if (ctx.path === '/known') ctx.body = 'known';
@@ -62,47 +55,35 @@ for (const [version, Koa] of koaVersions) {
         fellThrough = true;
         res.end('after');
       });
-      const server = await listen(outer);
-      try {
-        assert.equal(await (await fetch(`${server.url}/known`)).text(), 'known');
-        const response = await fetch(`${server.url}/unknown`);
-        assert.equal(response.status, 404);
-        assert.equal(await response.text(), 'Not Found');
-        assert.equal(fellThrough, false);
-      } finally {
-        await server.close();
-      }
+      const server = await serve(t, outer);
+      assert.equal(await (await fetch(`${server.url}/known`)).text(), 'known');
+      const response = await fetch(`${server.url}/unknown`);
+      assert.equal(response.status, 404);
+      assert.equal(await response.text(), 'Not Found');
+      assert.equal(fellThrough, false);
     });
 
-    it("should leave errors to Koa's own error handling", async () => {
+    it("should leave errors to Koa's own error handling", async (t) => {
       const app = new Koa();
       const errors = collectErrors(app);
       app.use((ctx) => {
         ctx.throw(422, 'bad thing');
       });
-      const server = await listen(fromKoa(app));
-      try {
-        const response = await fetch(server.url);
-        assert.equal(response.status, 422);
-        assert.equal(await response.text(), 'bad thing');
-        assert.equal(errors.length, 1);
-      } finally {
-        await server.close();
-      }
+      const server = await serve(t, fromKoa(app));
+      const response = await fetch(server.url);
+      assert.equal(response.status, 422);
+      assert.equal(await response.text(), 'bad thing');
+      assert.equal(errors.length, 1);
     });
 
-    it('should include middleware added to the app after fromKoa() was called', async () => {
+    it('should include middleware added to the app after fromKoa() was called', async (t) => {
       const app = new Koa();
       const handler = fromKoa(app);
       app.use((ctx) => {
         ctx.body = 'added later';
       });
-      const server = await listen(handler);
-      try {
-        assert.equal(await (await fetch(server.url)).text(), 'added later');
-      } finally {
-        await server.close();
-      }
+      const server = await serve(t, handler);
+      assert.equal(await (await fetch(server.url)).text(), 'added later');
     });
   });
 }

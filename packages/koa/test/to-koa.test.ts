@@ -3,19 +3,21 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import bodyParser from 'body-parser';
 import type { NextFunction, Request, Response } from 'express';
 import createError from 'http-errors';
 import Koa from 'koa';
 import { toKoa } from '../src/index.js';
-import { collectErrors, koaVersions, listen, settleIo } from './helpers.js';
+import { serve } from '../../../test/support/http.js';
+import { collectErrors, koaVersions } from './helpers.js';
 
 type BodyRequest = IncomingMessage & { body?: unknown; originalUrl?: string };
 
 for (const [version, Koa] of koaVersions) {
   describe(`toKoa(middleware) in ${version}`, () => {
     describe('when the middleware ends the response', () => {
-      it('should send its response once and not run downstream', async () => {
+      it('should send its response once and not run downstream', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         let downstream = false;
@@ -34,21 +36,17 @@ for (const [version, Koa] of koaVersions) {
           downstream = true;
           ctx.body = 'from koa';
         });
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(response.status, 200);
-          assert.equal(await response.text(), 'from connect');
-          await settleIo();
-          assert.equal(downstream, false);
-          assert.equal(respondAfter, false);
-          assert.deepEqual(errors, []);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(response.status, 200);
+        assert.equal(await response.text(), 'from connect');
+        await delay(20);
+        assert.equal(downstream, false);
+        assert.equal(respondAfter, false);
+        assert.deepEqual(errors, []);
       });
 
-      it("should show Node's 200, not Koa's preset 404, to code that reads res.statusCode", async () => {
+      it("should show Node's 200, not Koa's preset 404, to code that reads res.statusCode", async (t) => {
         const app = new Koa();
         let seen: number | undefined;
         app.use(
@@ -57,18 +55,14 @@ for (const [version, Koa] of koaVersions) {
             res.end('no status chosen');
           }),
         );
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(seen, 200);
-          assert.equal(response.status, 200);
-          assert.equal(await response.text(), 'no status chosen');
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(seen, 200);
+        assert.equal(response.status, 200);
+        assert.equal(await response.text(), 'no status chosen');
       });
 
-      it('should keep a status that Koa code set explicitly before it', async () => {
+      it('should keep a status that Koa code set explicitly before it', async (t) => {
         const app = new Koa();
         let seen: number | undefined;
         app.use(async (ctx, next) => {
@@ -81,18 +75,14 @@ for (const [version, Koa] of koaVersions) {
             res.end('gone');
           }),
         );
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(seen, 404);
-          assert.equal(response.status, 404);
-          await response.arrayBuffer();
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(seen, 404);
+        assert.equal(response.status, 404);
+        await response.arrayBuffer();
       });
 
-      it('should let upstream await the whole of a streamed response', async () => {
+      it('should let upstream await the whole of a streamed response', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         const events: string[] = [];
@@ -118,21 +108,17 @@ for (const [version, Koa] of koaVersions) {
             { timeout: 50 },
           ),
         );
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(await response.text(), 'chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n');
-          await settleIo();
-          assert.deepEqual(events, ['end', 'upstream resumed']);
-          assert.deepEqual(errors, []);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(await response.text(), 'chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n');
+        await delay(20);
+        assert.deepEqual(events, ['end', 'upstream resumed']);
+        assert.deepEqual(errors, []);
       });
     });
 
     describe('when the middleware calls next()', () => {
-      it('should run and await the downstream Koa middleware', async () => {
+      it('should run and await the downstream Koa middleware', async (t) => {
         const app = new Koa();
         const events: string[] = [];
         app.use(
@@ -143,7 +129,7 @@ for (const [version, Koa] of koaVersions) {
           }),
         );
         app.use(async (ctx) => {
-          await settleIo(10);
+          await delay(10);
           events.push('koa');
           ctx.body = 'from koa';
         });
@@ -151,19 +137,15 @@ for (const [version, Koa] of koaVersions) {
           events.push('never');
           await next();
         });
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(response.status, 200);
-          assert.equal(response.headers.get('x-connect'), 'yes');
-          assert.equal(await response.text(), 'from koa');
-          assert.deepEqual(events, ['connect', 'koa']);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(response.status, 200);
+        assert.equal(response.headers.get('x-connect'), 'yes');
+        assert.equal(await response.text(), 'from koa');
+        assert.deepEqual(events, ['connect', 'koa']);
       });
 
-      it('should resume upstream only after downstream has finished', async () => {
+      it('should resume upstream only after downstream has finished', async (t) => {
         const app = new Koa();
         const events: string[] = [];
         app.use(async (ctx, next) => {
@@ -172,33 +154,25 @@ for (const [version, Koa] of koaVersions) {
         });
         app.use(toKoa((req, res, next) => next()));
         app.use(async (ctx) => {
-          await settleIo(30);
+          await delay(30);
           events.push('downstream done');
           ctx.body = 'ok';
         });
-        const server = await listen(app.callback());
-        try {
-          assert.equal(await (await fetch(server.url)).text(), 'ok');
-          assert.deepEqual(events, ['downstream done', 'upstream resumed']);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        assert.equal(await (await fetch(server.url)).text(), 'ok');
+        assert.deepEqual(events, ['downstream done', 'upstream resumed']);
       });
 
-      it("should give Koa back its 404 when nothing downstream answers", async () => {
+      it("should give Koa back its 404 when nothing downstream answers", async (t) => {
         const app = new Koa();
         app.use(toKoa((req, res, next) => next()));
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(response.status, 404);
-          assert.equal(await response.text(), 'Not Found');
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(response.status, 404);
+        assert.equal(await response.text(), 'Not Found');
       });
 
-      it('should keep a status the middleware chose before calling next()', async () => {
+      it('should keep a status the middleware chose before calling next()', async (t) => {
         const app = new Koa();
         app.use(
           toKoa((req, res, next) => {
@@ -209,17 +183,13 @@ for (const [version, Koa] of koaVersions) {
         app.use((ctx) => {
           ctx.body = 'accepted';
         });
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(response.status, 202);
-          assert.equal(await response.text(), 'accepted');
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(response.status, 202);
+        assert.equal(await response.text(), 'accepted');
       });
 
-      it('should put a req.body the middleware set on ctx.request.body', async () => {
+      it('should put a req.body the middleware set on ctx.request.body', async (t) => {
         const app = new Koa();
         let seen: unknown;
         app.use(
@@ -232,35 +202,27 @@ for (const [version, Koa] of koaVersions) {
           seen = (ctx.request as { body?: unknown }).body;
           ctx.body = 'ok';
         });
-        const server = await listen(app.callback());
-        try {
-          await (await fetch(server.url)).text();
-          assert.deepEqual(seen, Buffer.from('raw body'));
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        await (await fetch(server.url)).text();
+        assert.deepEqual(seen, Buffer.from('raw body'));
       });
 
-      it('should parse JSON with body-parser into ctx.request.body', async () => {
+      it('should parse JSON with body-parser into ctx.request.body', async (t) => {
         const app = new Koa();
         app.use(toKoa(bodyParser.json()));
         app.use((ctx) => {
           ctx.body = { echoed: (ctx.request as { body?: unknown }).body };
         });
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ a: [1, 2] }),
-          });
-          assert.deepEqual(await response.json(), { echoed: { a: [1, 2] } });
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ a: [1, 2] }),
+        });
+        assert.deepEqual(await response.json(), { echoed: { a: [1, 2] } });
       });
 
-      it('should not replace a ctx.request.body set upstream when req.body did not change', async () => {
+      it('should not replace a ctx.request.body set upstream when req.body did not change', async (t) => {
         const app = new Koa();
         let seen: unknown;
         app.use(async (ctx, next) => {
@@ -272,16 +234,12 @@ for (const [version, Koa] of koaVersions) {
           seen = (ctx.request as { body?: unknown }).body;
           ctx.body = 'ok';
         });
-        const server = await listen(app.callback());
-        try {
-          await (await fetch(server.url)).text();
-          assert.deepEqual(seen, { parsed: true });
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        await (await fetch(server.url)).text();
+        assert.deepEqual(seen, { parsed: true });
       });
 
-      it("should set req.originalUrl from Koa's ctx.originalUrl", async () => {
+      it("should set req.originalUrl from Koa's ctx.originalUrl", async (t) => {
         const app = new Koa();
         let seen: string | undefined;
         app.use(async (ctx, next) => {
@@ -294,13 +252,9 @@ for (const [version, Koa] of koaVersions) {
             res.end();
           }),
         );
-        const server = await listen(app.callback());
-        try {
-          await (await fetch(`${server.url}/outer/inner?q=1`)).text();
-          assert.equal(seen, '/inner?q=1 /outer/inner?q=1');
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        await (await fetch(`${server.url}/outer/inner?q=1`)).text();
+        assert.equal(seen, '/inner?q=1 /outer/inner?q=1');
       });
     });
 
@@ -311,12 +265,12 @@ for (const [version, Koa] of koaVersions) {
           throw err;
         }],
         ['rejects', (err) => async () => {
-          await settleIo(1);
+          await delay(1);
           throw err;
         }],
       ];
       for (const [how, make] of failures) {
-        it(`should pass the error into Koa's error flow with its status when it ${how}`, async () => {
+        it(`should pass the error into Koa's error flow with its status when it ${how}`, async (t) => {
           const app = new Koa();
           const errors = collectErrors(app);
           const err = createError(418, 'short and stout');
@@ -330,20 +284,16 @@ for (const [version, Koa] of koaVersions) {
             }
           });
           app.use(toKoa(make(err)));
-          const server = await listen(app.callback());
-          try {
-            const response = await fetch(server.url);
-            assert.equal(response.status, 418);
-            assert.equal(await response.text(), 'short and stout');
-            assert.equal(caught, err);
-            assert.deepEqual(errors, [err]);
-          } finally {
-            await server.close();
-          }
+          const server = await serve(t, app.callback());
+          const response = await fetch(server.url);
+          assert.equal(response.status, 418);
+          assert.equal(await response.text(), 'short and stout');
+          assert.equal(caught, err);
+          assert.deepEqual(errors, [err]);
         });
       }
 
-      it('should answer 500 without the message for an error without status', async () => {
+      it('should answer 500 without the message for an error without status', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         app.use(
@@ -351,33 +301,25 @@ for (const [version, Koa] of koaVersions) {
             throw new Error('secret detail');
           }),
         );
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(response.status, 500);
-          assert.equal(await response.text(), 'Internal Server Error');
-          assert.equal(errors.length, 1);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(response.status, 500);
+        assert.equal(await response.text(), 'Internal Server Error');
+        assert.equal(errors.length, 1);
       });
 
-      it('should turn a rejection with undefined into UNBLOCK_ERR_KOA_EMPTY_REJECTION', async () => {
+      it('should turn a rejection with undefined into UNBLOCK_ERR_KOA_EMPTY_REJECTION', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         app.use(toKoa(() => Promise.reject(undefined)));
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(response.status, 500);
-          await response.arrayBuffer();
-          assert.equal((errors[0] as { code?: string }).code, 'UNBLOCK_ERR_KOA_EMPTY_REJECTION');
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(response.status, 500);
+        await response.arrayBuffer();
+        assert.equal((errors[0] as { code?: string }).code, 'UNBLOCK_ERR_KOA_EMPTY_REJECTION');
       });
 
-      it('should destroy the response when it fails after sending headers', async () => {
+      it('should destroy the response when it fails after sending headers', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         const err = new Error('mid-stream failure');
@@ -388,44 +330,36 @@ for (const [version, Koa] of koaVersions) {
             setTimeout(() => next(err), 20);
           }),
         );
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(response.status, 200);
-          await assert.rejects(response.text());
-          assert.deepEqual(errors, [err]);
-          assert.equal((err as { headerSent?: boolean }).headerSent, true);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(response.status, 200);
+        await assert.rejects(response.text());
+        assert.deepEqual(errors, [err]);
+        assert.equal((err as { headerSent?: boolean }).headerSent, true);
       });
 
-      it('should report an error after next() on the app, leaving the response alone', async () => {
+      it('should report an error after next() on the app, leaving the response alone', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         const late = new Error('after next');
         app.use(
           toKoa(async (req, res, next) => {
             next();
-            await settleIo(5);
+            await delay(5);
             throw late;
           }),
         );
         app.use((ctx) => {
           ctx.body = 'fine';
         });
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(await response.text(), 'fine');
-          await settleIo(30);
-          assert.deepEqual(errors, [late]);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(await response.text(), 'fine');
+        await delay(30);
+        assert.deepEqual(errors, [late]);
       });
 
-      it('should ignore and report a second call of next()', async () => {
+      it('should ignore and report a second call of next()', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         let downstreamRuns = 0;
@@ -439,21 +373,17 @@ for (const [version, Koa] of koaVersions) {
           downstreamRuns++;
           ctx.body = 'once';
         });
-        const server = await listen(app.callback());
-        try {
-          assert.equal(await (await fetch(server.url)).text(), 'once');
-          assert.equal(downstreamRuns, 1);
-          assert.equal(errors.length, 1);
-          assert.equal((errors[0] as { code?: string }).code, 'UNBLOCK_ERR_KOA_NEXT_TWICE');
-          assert.equal((errors[0] as { middleware?: string }).middleware, 'twice');
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        assert.equal(await (await fetch(server.url)).text(), 'once');
+        assert.equal(downstreamRuns, 1);
+        assert.equal(errors.length, 1);
+        assert.equal((errors[0] as { code?: string }).code, 'UNBLOCK_ERR_KOA_NEXT_TWICE');
+        assert.equal((errors[0] as { middleware?: string }).middleware, 'twice');
       });
     });
 
     describe('when the middleware neither calls next() nor responds', () => {
-      it('should fail with 503 UNBLOCK_ERR_KOA_NO_RESPONSE after timeout, and ignore a late next()', async () => {
+      it('should fail with 503 UNBLOCK_ERR_KOA_NO_RESPONSE after timeout, and ignore a late next()', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         let downstream = false;
@@ -470,23 +400,19 @@ for (const [version, Koa] of koaVersions) {
           downstream = true;
           ctx.body = 'too late';
         });
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(response.status, 503);
-          assert.equal(await response.text(), 'Service Unavailable');
-          assert.equal(errors.length, 1);
-          assert.equal((errors[0] as { code?: string }).code, 'UNBLOCK_ERR_KOA_NO_RESPONSE');
-          assert.equal((errors[0] as { middleware?: string }).middleware, 'silent');
-          lateNext!();
-          await settleIo();
-          assert.equal(downstream, false);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(response.status, 503);
+        assert.equal(await response.text(), 'Service Unavailable');
+        assert.equal(errors.length, 1);
+        assert.equal((errors[0] as { code?: string }).code, 'UNBLOCK_ERR_KOA_NO_RESPONSE');
+        assert.equal((errors[0] as { middleware?: string }).middleware, 'silent');
+        lateNext!();
+        await delay(20);
+        assert.equal(downstream, false);
       });
 
-      it('should complete the request when the client goes away, even with the bound off', async () => {
+      it('should complete the request when the client goes away, even with the bound off', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         let completed: () => void;
@@ -504,24 +430,19 @@ for (const [version, Koa] of koaVersions) {
           completed();
         });
         app.use(toKoa(() => called(), { timeout: 0 }));
-        const server = await listen(app.callback());
-        try {
-          const { port } = new URL(server.url);
-          const socket = connect(Number(port), '127.0.0.1');
-          await once(socket, 'connect');
-          socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
-          await middlewareCalled;
-          socket.destroy();
-          assert.equal(await completion, false);
-          assert.deepEqual(errors, []);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const socket = connect(server.port, '127.0.0.1');
+        await once(socket, 'connect');
+        socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+        await middlewareCalled;
+        socket.destroy();
+        assert.equal(await completion, false);
+        assert.deepEqual(errors, []);
       });
     });
 
     describe('with an error middleware (err, req, res, next)', () => {
-      it('should hand it errors thrown downstream and let it answer', async () => {
+      it('should hand it errors thrown downstream and let it answer', async (t) => {
         const app = new Koa();
         const errors = collectErrors(app);
         let seen: unknown;
@@ -538,19 +459,15 @@ for (const [version, Koa] of koaVersions) {
         app.use(() => {
           throw err;
         });
-        const server = await listen(app.callback());
-        try {
-          const response = await fetch(server.url);
-          assert.equal(response.status, 409);
-          assert.deepEqual(await response.json(), { error: 'conflict here' });
-          assert.equal(seen, err);
-          assert.deepEqual(errors, []);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        const response = await fetch(server.url);
+        assert.equal(response.status, 409);
+        assert.deepEqual(await response.json(), { error: 'conflict here' });
+        assert.equal(seen, err);
+        assert.deepEqual(errors, []);
       });
 
-      it('should not be called when downstream succeeds', async () => {
+      it('should not be called when downstream succeeds', async (t) => {
         const app = new Koa();
         let calls = 0;
         app.use(
@@ -562,16 +479,12 @@ for (const [version, Koa] of koaVersions) {
         app.use((ctx) => {
           ctx.body = 'fine';
         });
-        const server = await listen(app.callback());
-        try {
-          assert.equal(await (await fetch(server.url)).text(), 'fine');
-          assert.equal(calls, 0);
-        } finally {
-          await server.close();
-        }
+        const server = await serve(t, app.callback());
+        assert.equal(await (await fetch(server.url)).text(), 'fine');
+        assert.equal(calls, 0);
       });
 
-      it('should pass on the error it gives to next(err), and the original one on next()', async () => {
+      it('should pass on the error it gives to next(err), and the original one on next()', async (t) => {
         for (const passOn of ['replacement', 'nothing'] as const) {
           const app = new Koa();
           const errors = collectErrors(app);
@@ -585,16 +498,12 @@ for (const [version, Koa] of koaVersions) {
           app.use(() => {
             throw original;
           });
-          const server = await listen(app.callback());
-          try {
-            const response = await fetch(server.url);
-            const expected = passOn === 'replacement' ? replacement : original;
-            assert.equal(response.status, expected.status);
-            assert.equal(await response.text(), expected.message);
-            assert.deepEqual(errors, [expected]);
-          } finally {
-            await server.close();
-          }
+          const server = await serve(t, app.callback());
+          const response = await fetch(server.url);
+          const expected = passOn === 'replacement' ? replacement : original;
+          assert.equal(response.status, expected.status);
+          assert.equal(await response.text(), expected.message);
+          assert.deepEqual(errors, [expected]);
         }
       });
     });
