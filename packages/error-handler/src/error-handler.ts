@@ -1,0 +1,317 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import bytes from 'bytes';
+import onFinished from 'on-finished';
+import vary from 'vary';
+import { LogFailedError, RenderFailedError, invalidOption } from './errors.js';
+import { detailsOf, renderDefault, statusOf, type Disclosure } from './render.js';
+import { SIZE_PATTERN } from './schema.js';
+import type { ErrorHandler, ErrorHandlerOptions, LogInfo, RenderedError, TerminalErrorHandler } from './types.js';
+
+interface Settings extends Disclosure {
+  drainLimit: number;
+  log: NonNullable<ErrorHandlerOptions['log']>;
+  render: ErrorHandlerOptions['render'];
+}
+
+/** What one response has been through, shared by the first middleware and the terminal one. */
+interface ResponseState {
+  /** An error response was started or the response was destroyed: later errors are only logged. */
+  settled: boolean;
+  /** Errors already logged, so that one error arriving by two paths (a stream and next(err)) is logged once. */
+  readonly logged: Set<unknown>;
+  /** Streams piped into the response, still attached. */
+  readonly sources: Set<Readable>;
+}
+
+const states = new WeakMap<ServerResponse, ResponseState>();
+
+// Representation and caching headers of the response that failed: they
+// describe a body that will not be sent. Others (CORS, Set-Cookie, security
+// headers, request ids) stay, so that a browser can still read the error.
+const STALE_HEADERS = [
+  'accept-ranges',
+  'age',
+  'cache-control',
+  'content-disposition',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'etag',
+  'expires',
+  'last-modified',
+  'link',
+  'pragma',
+  'refresh',
+  'trailer',
+  'transfer-encoding',
+];
+
+const BARE_500 = 'Internal Server Error\n';
+
+/**
+ * Turns errors into responses without ever wrapping or buffering the body.
+ * Put the returned middleware first and `.terminal` last:
+ *
+ * ```js
+ * const errors = errorHandler();
+ * http.createServer(chain(errors, app, errors.terminal));
+ * ```
+ *
+ * The middleware watches the response for failures that never travel through
+ * `next`: errors of streams piped into it and `'error'` events on it. The
+ * terminal error middleware renders errors that do (`next(err)`, throws,
+ * rejections). Before headers are sent an error becomes a proper response;
+ * after, the response is destroyed so that the client sees it fail.
+ */
+export function errorHandler<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+  options: ErrorHandlerOptions<Req> = {},
+): ErrorHandler<Req, Res> {
+  const settings = validateOptions(options as ErrorHandlerOptions);
+
+  const terminal: TerminalErrorHandler<Req, Res> = function terminalErrorHandler(err, req, res) {
+    handleError(settings, err, req, res);
+  };
+
+  const middleware = function errorHandlerMiddleware(req: Req, res: Res, next: (err?: unknown) => void): void {
+    watch(settings, req, res);
+    // When `next` runs the rest synchronously and returns its result (a
+    // handler composed by hand, a Koa-style adapter) a throw or a rejection
+    // comes back here. Connect, Express and chains catch their own and send
+    // them on to the error middleware after the failing one: `terminal`.
+    let result: unknown;
+    try {
+      result = next();
+    } catch (thrown) {
+      handleError(settings, thrown, req, res);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(undefined, (reason: unknown) => handleError(settings, reason, req, res));
+    }
+  };
+  return Object.assign(middleware, { terminal }) as ErrorHandler<Req, Res>;
+}
+
+function stateOf(res: ServerResponse): ResponseState {
+  let state = states.get(res);
+  if (state === undefined) {
+    state = { settled: false, logged: new Set(), sources: new Set() };
+    states.set(res, state);
+  }
+  return state;
+}
+
+/** Listens for the failures that do not travel through `next`. Never touches the data. */
+function watch(settings: Settings, req: IncomingMessage, res: ServerResponse): void {
+  const state = stateOf(res);
+  const onSourceError = (err: unknown) => handleError(settings, err, req, res);
+  res.on('pipe', (source: Readable) => {
+    state.sources.add(source);
+    source.on('error', onSourceError);
+  });
+  res.on('unpipe', (source: Readable) => {
+    state.sources.delete(source);
+    // An error of a stream that has left the response is no longer the
+    // response's business; one that is already failing is still reported.
+    if (!source.destroyed) source.off('error', onSourceError);
+  });
+  // Also keeps an 'error' on the response (a write after end, say) from
+  // crashing the process as an unhandled event.
+  res.on('error', (err: unknown) => handleError(settings, err, req, res));
+}
+
+/** The one place every error goes: render it, or destroy the response, or only log it. */
+function handleError(settings: Settings, err: unknown, req: IncomingMessage, res: ServerResponse): void {
+  const state = stateOf(res);
+  const status = statusOf(err);
+  const responseEnded = res.writableEnded;
+  // onFinished.isFinished is also true when the connection is gone. A
+  // response destroyed with an error (by stream.pipeline, say) failed on
+  // the server's side; one destroyed without, by its client.
+  const clientGone = !responseEnded && !state.settled && onFinished.isFinished(res) && !res.errored;
+  const info: LogInfo = { status, headersSent: res.headersSent, responseEnded, clientGone };
+
+  if (state.settled || responseEnded || clientGone || res.headersSent || res.destroyed) {
+    report(settings, state, err, req, info);
+    if (!responseEnded && !res.destroyed) res.destroy();
+    state.settled = true;
+    return;
+  }
+  state.settled = true;
+  report(settings, state, err, req, info);
+  respond(settings, state, err, req, res, status);
+}
+
+function respond(settings: Settings, state: ResponseState, err: unknown, req: IncomingMessage, res: ServerResponse, status: number): void {
+  const details = detailsOf(err, req, status, settings);
+  const fail = (cause: unknown) => {
+    report(settings, state, new RenderFailedError(err, cause), req, { status: 500, headersSent: res.headersSent, responseEnded: res.writableEnded, clientGone: false });
+    sendBare500(req, res);
+  };
+  const send = (rendered: RenderedError | undefined) => {
+    // An async renderer gives the response time to be torn down meanwhile.
+    if (res.headersSent || res.destroyed) {
+      if (!res.writableEnded) res.destroy();
+      return;
+    }
+    const { type, body } = rendered ?? renderDefault(details);
+    if (typeof type !== 'string' || !(typeof body === 'string' || body instanceof Uint8Array)) {
+      fail(new TypeError('render must return { type: string, body: string | Uint8Array } or undefined'));
+      return;
+    }
+    try {
+      writeErrorResponse(settings, state, err, req, res, status, details.title, type, body);
+    } catch (thrown) {
+      fail(thrown);
+    }
+  };
+
+  if (settings.render === undefined) {
+    send(undefined);
+    return;
+  }
+  let result: ReturnType<NonNullable<Settings['render']>>;
+  try {
+    result = settings.render(err, req, details);
+  } catch (thrown) {
+    fail(thrown);
+    return;
+  }
+  if (result instanceof Promise) result.then(send, fail);
+  else send(result);
+}
+
+function writeErrorResponse(
+  settings: Settings,
+  state: ResponseState,
+  err: unknown,
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  title: string,
+  type: string,
+  body: string | Uint8Array,
+): void {
+  // Nothing a stream still attached writes may follow the error body.
+  for (const source of state.sources) source.unpipe(res);
+  for (const name of STALE_HEADERS) res.removeHeader(name);
+  applyErrorHeaders(res, err);
+  vary(res, 'Accept');
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  res.setHeader('Content-Security-Policy', "default-src 'none'");
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  settleRequestBody(req, res, settings.drainLimit);
+  res.statusCode = status;
+  res.statusMessage = title;
+  if (req.method === 'HEAD') res.end();
+  else res.end(body);
+}
+
+/** `err.headers` (Retry-After, WWW-Authenticate …), each one skipped when Node refuses its name or value. */
+function applyErrorHeaders(res: ServerResponse, err: unknown): void {
+  const headers = err !== null && typeof err === 'object' ? (err as { headers?: unknown }).headers : undefined;
+  if (headers === null || typeof headers !== 'object') return;
+  for (const [name, value] of Object.entries(headers)) {
+    try {
+      res.setHeader(name, value as string | number | readonly string[]);
+    } catch {
+      // An invalid header must not turn a proper 4xx into a bare 500.
+    }
+  }
+}
+
+/**
+ * A request body nobody read keeps the connection from reaching the next
+ * request. Up to `limit` bytes (a declared Content-Length) are read and
+ * discarded; a larger body, one of unknown length, or one the client holds
+ * back for `100-continue` closes the connection after the response instead.
+ * Either way the response goes out now, not after the upload.
+ */
+function settleRequestBody(req: IncomingMessage, res: ServerResponse, limit: number): void {
+  if (req.complete) return;
+  const length = Number(req.headers['content-length']);
+  const awaitsContinue = /100-continue/i.test(req.headers.expect ?? '');
+  if (!(Number.isSafeInteger(length) && length <= limit && !awaitsContinue)) res.setHeader('Connection', 'close');
+  req.unpipe();
+  req.resume();
+}
+
+function sendBare500(req: IncomingMessage, res: ServerResponse): void {
+  if (res.headersSent || res.destroyed) {
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
+  try {
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.statusCode = 500;
+    res.statusMessage = 'Internal Server Error';
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(BARE_500));
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    // Whatever went wrong may have left the request half-read.
+    res.setHeader('Connection', 'close');
+    req.unpipe();
+    req.resume();
+    if (req.method === 'HEAD') res.end();
+    else res.end(BARE_500);
+  } catch {
+    res.destroy();
+  }
+}
+
+function report(settings: Settings, state: ResponseState, err: unknown, req: IncomingMessage, info: LogInfo): void {
+  if (state.logged.has(err)) return;
+  state.logged.add(err);
+  const failed = (cause: unknown) => {
+    try {
+      console.error(new LogFailedError(err, cause));
+    } catch {
+      // stderr itself failed: there is nowhere left to say so.
+    }
+  };
+  try {
+    const result = settings.log(err, req, info);
+    if (result instanceof Promise) result.then(undefined, failed);
+  } catch (thrown) {
+    failed(thrown);
+  }
+}
+
+/** The default `log`: server errors to stderr, once, with method and URL. */
+function logServerErrors(err: unknown, req: IncomingMessage, info: LogInfo): void {
+  if (info.status < 500 || info.clientGone) return;
+  const url = (req as { originalUrl?: string }).originalUrl ?? req.url;
+  const when = info.responseEnded ? ' (after the response had ended)' : info.headersSent ? ' (after headers were sent: response aborted)' : '';
+  const what = err instanceof Error ? (err.stack ?? String(err)) : String(err);
+  console.error(`${req.method} ${url} → ${info.status}${when}\n${what}`);
+}
+
+function validateOptions(options: ErrorHandlerOptions): Settings {
+  if (options === null || typeof options !== 'object') throw invalidOption(`errorHandler options must be an object, got ${options === null ? 'null' : typeof options}`);
+  const known = ['debug', 'expose', 'drainLimit', 'log', 'render'];
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw invalidOption(`unknown errorHandler option "${key}" (known: ${known.join(', ')})`);
+  }
+  const { debug = false, expose, drainLimit = '64kb', log = logServerErrors, render } = options;
+  if (typeof debug !== 'boolean') throw invalidOption(`debug must be a boolean, got ${typeof debug}`);
+  if (expose !== undefined && typeof expose !== 'boolean') throw invalidOption(`expose must be a boolean, got ${typeof expose}`);
+  if (typeof log !== 'function') throw invalidOption(`log must be a function, got ${typeof log}`);
+  if (render !== undefined && typeof render !== 'function') throw invalidOption(`render must be a function, got ${typeof render}`);
+  return { debug, expose, drainLimit: parseSize(drainLimit), log, render };
+}
+
+function parseSize(value: unknown): number {
+  const parsed = typeof value === 'number' ? value : typeof value === 'string' && SIZE.test(value) ? bytes.parse(value) : null;
+  if (parsed === null || !Number.isFinite(parsed) || parsed < 0) {
+    throw invalidOption(`drainLimit must be a number of bytes ≥ 0 or a size such as "64kb", got ${JSON.stringify(value)}`);
+  }
+  return Math.floor(parsed);
+}
+
+const SIZE = new RegExp(SIZE_PATTERN);
