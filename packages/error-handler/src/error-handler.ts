@@ -73,7 +73,9 @@ export function errorHandler<Req extends IncomingMessage = IncomingMessage, Res 
 ): ErrorHandler<Req, Res> {
   const settings = validateOptions(options as ErrorHandlerOptions);
 
-  const terminal: TerminalErrorHandler<Req, Res> = function terminalErrorHandler(err, req, res) {
+  // Four parameters, or Connect, Express and chains take it for ordinary middleware.
+  // It never calls `next`: whatever reaches it is answered here.
+  const terminal: TerminalErrorHandler<Req, Res> = function terminalErrorHandler(err, req, res, _next) {
     handleError(settings, err, req, res);
   };
 

@@ -28,10 +28,12 @@ export function detailsOf(err: unknown, req: IncomingMessage, status: number, di
   const fields = err !== null && typeof err === 'object' ? (err as Record<string, unknown>) : {};
   const shown = disclosure.debug || (disclosure.expose ?? fields.expose === true);
   const message = typeof fields.message === 'string' ? fields.message : typeof err === 'string' ? err : undefined;
+  const title = STATUS_CODES[status] ?? 'Error';
   return {
     status,
-    title: STATUS_CODES[status] ?? 'Error',
-    message: shown && message !== '' ? message : undefined,
+    title,
+    // http-errors' default message is the reason phrase: no need to say it twice.
+    message: shown && message !== '' && message !== title ? message : undefined,
     code: shown && typeof fields.code === 'string' ? fields.code : undefined,
     stack: disclosure.debug && typeof fields.stack === 'string' ? fields.stack : undefined,
     mediaType: negotiate(req),
