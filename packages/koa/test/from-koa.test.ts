@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import connect from 'connect';
 import { fromKoa } from '../src/index.js';
 import { serve } from '../../../test/support/http.js';
-import { collectErrors, koaVersions } from './helpers.js';
+import { koaErrors, koaVersions } from '../../../test/support/frameworks.js';
 
 for (const [version, Koa] of koaVersions) {
   describe(`fromKoa(app) with ${version}`, () => {
@@ -65,7 +65,7 @@ for (const [version, Koa] of koaVersions) {
 
     it("should leave errors to Koa's own error handling", async (t) => {
       const app = new Koa();
-      const errors = collectErrors(app);
+      const errors = koaErrors(app);
       app.use((ctx) => {
         ctx.throw(422, 'bad thing');
       });

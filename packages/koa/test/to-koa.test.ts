@@ -10,7 +10,7 @@ import createError from 'http-errors';
 import Koa from 'koa';
 import { toKoa } from '../src/index.js';
 import { serve } from '../../../test/support/http.js';
-import { collectErrors, koaVersions } from './helpers.js';
+import { koaErrors, koaVersions } from '../../../test/support/frameworks.js';
 
 type BodyRequest = IncomingMessage & { body?: unknown; originalUrl?: string };
 
@@ -19,7 +19,7 @@ for (const [version, Koa] of koaVersions) {
     describe('when the middleware ends the response', () => {
       it('should send its response once and not run downstream', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         let downstream = false;
         let respondAfter: boolean | undefined;
         app.use(async (ctx, next) => {
@@ -84,7 +84,7 @@ for (const [version, Koa] of koaVersions) {
 
       it('should let upstream await the whole of a streamed response', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         const events: string[] = [];
         app.use(async (ctx, next) => {
           await next();
@@ -272,7 +272,7 @@ for (const [version, Koa] of koaVersions) {
       for (const [how, make] of failures) {
         it(`should pass the error into Koa's error flow with its status when it ${how}`, async (t) => {
           const app = new Koa();
-          const errors = collectErrors(app);
+          const errors = koaErrors(app);
           const err = createError(418, 'short and stout');
           let caught: unknown;
           app.use(async (ctx, next) => {
@@ -295,7 +295,7 @@ for (const [version, Koa] of koaVersions) {
 
       it('should answer 500 without the message for an error without status', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         app.use(
           toKoa(() => {
             throw new Error('secret detail');
@@ -310,7 +310,7 @@ for (const [version, Koa] of koaVersions) {
 
       it('should turn a rejection with undefined into UNBLOCK_ERR_KOA_EMPTY_REJECTION', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         app.use(toKoa(() => Promise.reject(undefined)));
         const server = await serve(t, app.callback());
         const response = await fetch(server.url);
@@ -321,7 +321,7 @@ for (const [version, Koa] of koaVersions) {
 
       it('should destroy the response when it fails after sending headers', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         const err = new Error('mid-stream failure');
         app.use(
           toKoa((req, res, next) => {
@@ -340,7 +340,7 @@ for (const [version, Koa] of koaVersions) {
 
       it('should report an error after next() on the app, leaving the response alone', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         const late = new Error('after next');
         app.use(
           toKoa(async (req, res, next) => {
@@ -361,7 +361,7 @@ for (const [version, Koa] of koaVersions) {
 
       it('should ignore and report a second call of next()', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         let downstreamRuns = 0;
         app.use(
           toKoa(function twice(req, res, next) {
@@ -385,7 +385,7 @@ for (const [version, Koa] of koaVersions) {
     describe('when the middleware neither calls next() nor responds', () => {
       it('should fail with 503 UNBLOCK_ERR_KOA_NO_RESPONSE after timeout, and ignore a late next()', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         let downstream = false;
         let lateNext: (() => void) | undefined;
         app.use(
@@ -414,7 +414,7 @@ for (const [version, Koa] of koaVersions) {
 
       it('should complete the request when the client goes away, even with the bound off', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         let completed: () => void;
         const completion = new Promise<boolean | undefined>((resolve) => {
           completed = () => resolve(respond);
@@ -444,7 +444,7 @@ for (const [version, Koa] of koaVersions) {
     describe('with an error middleware (err, req, res, next)', () => {
       it('should hand it errors thrown downstream and let it answer', async (t) => {
         const app = new Koa();
-        const errors = collectErrors(app);
+        const errors = koaErrors(app);
         let seen: unknown;
         const err = createError(409, 'conflict here');
         app.use(
@@ -487,7 +487,7 @@ for (const [version, Koa] of koaVersions) {
       it('should pass on the error it gives to next(err), and the original one on next()', async (t) => {
         for (const passOn of ['replacement', 'nothing'] as const) {
           const app = new Koa();
-          const errors = collectErrors(app);
+          const errors = koaErrors(app);
           const original = createError(400, 'original');
           const replacement = createError(422, 'replacement');
           app.use(
