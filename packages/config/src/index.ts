@@ -1,0 +1,10 @@
+export { build, buildChain, isKoaApp, resolveModuleUrl, type BuiltApp, type BuiltChain } from './build.js';
+export { substituteEnv } from './env.js';
+export * from './errors.js';
+export { DEFAULT_CONFIG_NAMES, findConfig, loadConfig, readConfigFile } from './load.js';
+export { composeSchema, stepNames } from './schema.js';
+export { builtinSteps } from './steps.js';
+export { formatAddress, formatTree } from './tree.js';
+export type { AccessLog, JsonSchema, LoadedConfig, LoadOptions, ServerConfig, Step, StepContext, StepDefinition, StepResult, ValidateOptions } from './types.js';
+export { parseDuration, parseSize } from './units.js';
+export { validateConfig } from './validate.js';
