@@ -118,9 +118,11 @@ function watch(settings: Settings, req: IncomingMessage, res: ServerResponse): v
   });
   res.on('unpipe', (source: Readable) => {
     state.sources.delete(source);
-    // An error of a stream that has left the response is no longer the
-    // response's business; one that is already failing is still reported.
-    if (!source.destroyed) source.off('error', onSourceError);
+    // A stream the app takes back while the response goes on is its own
+    // business again. One left over when the response ended or its client
+    // went (pipe() then unpipes it) keeps the listener: an error it still
+    // has is logged rather than crashing the process as an unhandled event.
+    if (!res.writableEnded && !res.destroyed) source.off('error', onSourceError);
   });
   // Also keeps an 'error' on the response (a write after end, say) from
   // crashing the process as an unhandled event.
