@@ -1,0 +1,55 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export interface DiscardLimits {
+  /** The declared Content-Length, or null for a chunked body. */
+  declared: number | null;
+  drainLimit: number;
+  /** How long the rest of the upload may take to arrive, in ms. */
+  timeout: number;
+  /** False when the connection must close whatever is left (a timed-out sender, a 100-continue never answered). */
+  reusable: boolean;
+}
+
+/**
+ * What happens to the rest of an upload once it will not be used: it is read
+ * and thrown away, never buffered. When the whole body fits in `drainLimit`
+ * the connection stays alive (the next request on it starts where this body
+ * ends). Otherwise the response says `Connection: close`, and the rest is
+ * still read, as a lingering close, so that the client sees the response
+ * instead of a reset while it is still sending. Past `drainLimit` bytes or
+ * `timeout` the socket is destroyed: a client that keeps sending cannot hold
+ * it.
+ */
+export function discardRest(req: IncomingMessage, res: ServerResponse, limits: DiscardLimits): void {
+  if (req.complete) {
+    // Only what Node has already buffered is left: let it go.
+    req.resume();
+    return;
+  }
+  const { declared, drainLimit, timeout, reusable } = limits;
+  if (!(reusable && declared !== null && declared <= drainLimit) && !res.headersSent) {
+    res.setHeader('Connection', 'close');
+  }
+  let discarded = 0;
+  const closeConnection = () => {
+    stop();
+    req.socket.destroy();
+  };
+  const onData = (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > drainLimit) closeConnection();
+  };
+  const timer = setTimeout(closeConnection, timeout);
+  // A discard never keeps the process alive on its own: the socket does, if anything.
+  timer.unref();
+  const stop = () => {
+    clearTimeout(timer);
+    req.removeListener('data', onData);
+    req.removeListener('end', stop);
+    req.removeListener('close', stop);
+  };
+  req.on('data', onData);
+  req.once('end', stop);
+  req.once('close', stop);
+  req.resume();
+}

@@ -1,0 +1,220 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable, Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import contentType from 'content-type';
+import iconv from 'iconv-lite';
+import getRawBody from 'raw-body';
+import { discardRest } from './discard.js';
+import {
+  BodyAbortedError,
+  BodyAlreadyReadError,
+  BodyInflateError,
+  BodyLengthMismatchError,
+  BodyStreamEncodingError,
+  BodyTimeoutError,
+  BodyTooLargeError,
+  BodyVerifyError,
+  UnsupportedCharsetError,
+  UnsupportedContentEncodingError,
+  type BodyError,
+} from './errors.js';
+import type { Settings } from './options.js';
+import { replay } from './replay.js';
+
+/** What `readBody` hands over: the decoded bytes, and `req.body` made of them. */
+export interface ReadResult {
+  bytes: Buffer;
+  body: Buffer | string;
+  /** The body was decompressed: the request headers no longer describe it. */
+  decoded: boolean;
+}
+
+type Next = (err?: unknown) => void;
+
+// zstd arrived in Node 22.15 / 23.8; on older versions it is an unsupported encoding.
+const createZstdDecompress = (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+
+/**
+ * Reads the whole body of `req` within the limits of `settings`, then calls
+ * `onBody`; or passes an error to `next`, after which the rest of the upload
+ * is discarded (see discard.ts). Errors always reach `next` asynchronously.
+ */
+export function readBody(req: IncomingMessage, res: ServerResponse, settings: Settings, next: Next, onBody: (result: ReadResult) => void): void {
+  const declared = declaredLength(req);
+  let settled = false;
+
+  const fail = (err: BodyError) => {
+    settled = true;
+    // A client that is gone needs no discard, and gets no response anyway.
+    if (!(err instanceof BodyAbortedError || err instanceof BodyLengthMismatchError)) {
+      discardRest(req, res, {
+        declared,
+        drainLimit: settings.drainLimit,
+        timeout: settings.timeout,
+        reusable: !(err instanceof BodyTimeoutError) && !awaitsContinue(req, res),
+      });
+    }
+    process.nextTick(next, err);
+  };
+
+  if (req.readableEncoding !== null) return fail(new BodyStreamEncodingError());
+  if (req.readableEnded || req.readableDidRead) return fail(new BodyAlreadyReadError());
+  if (req.destroyed) return fail(abortError(req, declared, 0));
+
+  const encoding = (req.headers['content-encoding'] || 'identity').trim().toLowerCase();
+  let decompressor: Transform | undefined;
+  if (encoding !== 'identity') {
+    decompressor = settings.inflate ? createDecompressor(encoding) : undefined;
+    if (decompressor === undefined) return fail(new UnsupportedContentEncodingError(encoding));
+  }
+  const charset = settings.defaultCharset === null ? null : (requestCharset(req) ?? settings.defaultCharset);
+  if (charset !== null && !iconv.encodingExists(charset)) return fail(new UnsupportedCharsetError(charset));
+  // The limit holds on the wire too: concatenated empty gzip members can
+  // stream forever while decoding to nothing.
+  if (declared !== null && declared > settings.limit) return fail(new BodyTooLargeError(settings.limit, declared));
+
+  // With a 'checkContinue' listener on the server, Node leaves the interim
+  // response to the application: the client sends nothing until it gets it.
+  if (awaitsContinue(req, res)) res.writeContinue();
+
+  let received = 0;
+  const stop = () => {
+    clearTimeout(timer);
+    req.removeListener('data', countWireBytes);
+    req.removeListener('close', onClose);
+    stopRawBody();
+    if (decompressor !== undefined) {
+      req.unpipe(decompressor);
+      decompressor.destroy();
+    }
+  };
+  const stopWith = (err: BodyError) => {
+    if (settled) return;
+    stop();
+    fail(err);
+  };
+  const countWireBytes = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > settings.limit) stopWith(new BodyTooLargeError(settings.limit, received));
+  };
+  const onClose = () => {
+    if (!req.complete) stopWith(abortError(req, declared, received));
+  };
+  const timer = setTimeout(() => stopWith(new BodyTimeoutError(settings.timeout, received)), settings.timeout);
+
+  req.on('data', countWireBytes);
+  req.on('close', onClose);
+  if (decompressor !== undefined) req.pipe(decompressor);
+  const stopRawBody = startRawBody(decompressor ?? req, { limit: settings.limit, length: decompressor === undefined ? declared : null }, (err, bytes) => {
+    if (settled) return;
+    stop();
+    if (err !== null) return fail(readError(err, req, settings.limit, declared, received, decompressor && encoding));
+    settled = true;
+    const body = charset === null ? bytes : iconv.decode(bytes, charset);
+    verify(req, res, settings, bytes, charset, (rejected, reason) => {
+      if (rejected) {
+        next(new BodyVerifyError(reason));
+        return;
+      }
+      const result = { bytes, body, decoded: decompressor !== undefined };
+      if (settings.replay) replay(req, bytes, () => onBody(result));
+      else onBody(result);
+    });
+  });
+}
+
+/** Calls `verify` when there is one, then `done`: with `rejected` and the reason when it threw or rejected. */
+function verify(req: IncomingMessage, res: ServerResponse, settings: Settings, bytes: Buffer, charset: string | null, done: (rejected: boolean, reason?: unknown) => void): void {
+  if (settings.verify === undefined) return done(false);
+  let result: unknown;
+  try {
+    result = settings.verify(req, res, bytes, charset);
+  } catch (thrown) {
+    return done(true, thrown);
+  }
+  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    (result as PromiseLike<unknown>).then(
+      () => done(false),
+      (reason: unknown) => done(true, reason),
+    );
+  } else {
+    done(false);
+  }
+}
+
+type RawBodyCallback = (err: Error | null, bytes: Buffer) => void;
+
+/**
+ * Runs raw-body on `stream` and returns a function that stops it. raw-body
+ * cannot be cancelled: its listeners are taken off the stream instead, and
+ * its partial buffer goes with them. On() appends, so each of its listeners
+ * is the last one of its event right after the call.
+ */
+function startRawBody(stream: Readable, options: { limit: number; length: number | null }, callback: RawBodyCallback): () => void {
+  const events = ['aborted', 'close', 'data', 'end', 'error'] as const;
+  const before = events.map((event) => stream.listenerCount(event));
+  getRawBody(stream, options, callback as (err: getRawBody.RawBodyError, body: Buffer) => void);
+  const added = events.flatMap((event, i) => (stream.listenerCount(event) > before[i]! ? [[event, stream.listeners(event).at(-1) as (...args: unknown[]) => void] as const] : []));
+  return () => {
+    for (const [event, listener] of added) stream.removeListener(event, listener);
+  };
+}
+
+/** Our error for what raw-body (or the stream it read) failed with. */
+function readError(err: Error & { type?: string; expected?: number; received?: number }, req: IncomingMessage, limit: number, declared: number | null, received: number, encoding: string | undefined): BodyError {
+  switch (err.type) {
+    case 'entity.too.large':
+      return new BodyTooLargeError(limit, err.received ?? received);
+    case 'request.aborted':
+      return abortError(req, declared, received);
+    case 'request.size.invalid':
+      return new BodyLengthMismatchError(err.expected ?? declared, err.received ?? received);
+  }
+  // Anything else came from the stream raw-body read: the decompressor, or the request itself.
+  return encoding !== undefined ? new BodyInflateError(encoding, err) : abortError(req, declared, received);
+}
+
+/**
+ * A request that ended early. A client that closed its sending side (FIN)
+ * ended the body before Content-Length said (Node answers it 400 itself); a
+ * reset connection is a client that went away.
+ */
+function abortError(req: IncomingMessage, declared: number | null, received: number): BodyError {
+  return req.socket.readableEnded ? new BodyLengthMismatchError(declared, received) : new BodyAbortedError(received);
+}
+
+/** Content-Length, which Node has already checked to be digits; null for a chunked body. */
+function declaredLength(req: IncomingMessage): number | null {
+  const header = req.headers['content-length'];
+  return header === undefined ? null : Number(header);
+}
+
+/** The request said `Expect: 100-continue` and nobody has answered it yet. */
+function awaitsContinue(req: IncomingMessage, res: ServerResponse): boolean {
+  // Node sets these two on the response when it parses the request (for
+  // HTTP/1.1 only) and when `writeContinue()` is called; they are its own
+  // record of the exchange, and there is no public one.
+  const state = res as ServerResponse & { _expect_continue?: boolean; _sent100?: boolean };
+  return state._expect_continue === true && state._sent100 !== true && !res.headersSent;
+}
+
+function requestCharset(req: IncomingMessage): string | undefined {
+  const header = req.headers['content-type'];
+  return header === undefined ? undefined : contentType.parse(header).parameters.charset?.toLowerCase();
+}
+
+function createDecompressor(encoding: string): Transform | undefined {
+  switch (encoding) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    case 'zstd':
+      return createZstdDecompress?.();
+    default:
+      return undefined;
+  }
+}

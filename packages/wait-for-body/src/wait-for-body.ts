@@ -1,0 +1,62 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import typeis from 'type-is';
+import { BodyTooLargeError } from './errors.js';
+import { toSettings, type WaitForBodyOptions } from './options.js';
+import { readBody } from './read.js';
+
+/** A connect-style middleware, as Express, Connect and `@unblock/chain` take it. */
+export type WaitForBodyMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+/** A request once `waitForBody` has called `next()` after reading its body. */
+export type RequestWithBody<Body extends Buffer | string = Buffer> = IncomingMessage & { body: Body };
+
+// Symbol.for, so that two copies of this package in one app see each other's work.
+const buffered = Symbol.for('@unblock/wait-for-body');
+
+interface Marked {
+  /** The decoded size of the body an earlier waitForBody read. */
+  [buffered]?: number;
+}
+
+/**
+ * Reads the whole request body before calling `next()`: then `req.body` is a
+ * Buffer (or a string, with `encoding`) and, with `replay`, `req` can be read
+ * again as a stream of it. Failures go to `next(err)` with a stable `code`.
+ *
+ * ```js
+ * http.createServer(chain(waitForBody({ limit: '1mb' }), blockingApp));
+ * ```
+ */
+export function waitForBody(options: WaitForBodyOptions = {}): WaitForBodyMiddleware {
+  const settings = toSettings(options);
+  return function waitForBody(req, res, next) {
+    if (!typeis.hasBody(req) || !settings.accepts(req)) {
+      next();
+      return;
+    }
+    const size = (req as Marked)[buffered];
+    if (size !== undefined) {
+      // Read by an earlier waitForBody (app-level, say, with this one on a
+      // route): the body is in memory; this one's limit still holds.
+      if (size > settings.limit) process.nextTick(next, new BodyTooLargeError(settings.limit, size));
+      else next();
+      return;
+    }
+    // body-parser sets `_body` once it has read and parsed the body: its
+    // req.body stands, as body-parser's own parsers leave each other's.
+    if ((req as { _body?: unknown })._body === true) {
+      next();
+      return;
+    }
+    readBody(req, res, settings, next, ({ bytes, body, decoded }) => {
+      if (decoded) {
+        // The body is no longer compressed: say so to whoever reads it next.
+        delete req.headers['content-encoding'];
+        req.headers['content-length'] = String(bytes.length);
+      }
+      (req as Marked)[buffered] = bytes.length;
+      (req as RequestWithBody<Buffer | string>).body = body;
+      next();
+    });
+  };
+}
