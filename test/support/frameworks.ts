@@ -30,35 +30,36 @@ export interface Mounted {
 }
 
 /**
- * An Express app where `middleware` runs at `level` in front of `handler`,
- * for every method at the returned path: app level (`app.use`), router level
+ * An Express app where `before` runs at `level` in front of `handler`, for
+ * every method at the returned path, and `after` (error middleware, say)
+ * behind it at the same level: app level (`app.use`), router level
  * (`router.use`, the router mounted at `/r`), or route level
- * (`app.all(path, middleware, handler)`). `after` (an error middleware, say)
- * is added at app level at the end.
+ * (`app.all(path, ...before, handler, ...after)`).
  */
 export function expressWith(
   express: typeof express5,
   level: Level,
-  middleware: ConnectMiddleware | ConnectMiddleware[],
+  before: ConnectMiddleware | ConnectMiddleware[],
   handler: RequestHandler,
   ...after: Array<RequestHandler | ErrorRequestHandler>
 ): Mounted {
   const app = express();
-  const list = ([] as ConnectMiddleware[]).concat(middleware) as RequestHandler[];
+  const first = ([] as ConnectMiddleware[]).concat(before) as RequestHandler[];
   let path = '/target';
   if (level === 'app') {
-    app.use(...list);
+    if (first.length > 0) app.use(...first);
     app.all(path, handler);
+    if (after.length > 0) app.use(...after);
   } else if (level === 'router') {
     const router = express.Router();
-    router.use(...list);
+    if (first.length > 0) router.use(...first);
     router.all(path, handler);
+    if (after.length > 0) router.use(...after);
     app.use('/r', router);
     path = `/r${path}`;
   } else {
-    app.all(path, ...list, handler);
+    app.all(path, ...first, handler, ...(after as RequestHandler[]));
   }
-  for (const item of after) app.use(item);
   return { app, path };
 }
 
