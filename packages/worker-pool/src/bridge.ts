@@ -1,0 +1,481 @@
+// The handler's side of the bridge: rebuilds a req/res pair from a Task and
+// posts the response back. Runs inside a worker thread, or on the main
+// thread in inline mode.
+//
+// req and res are real `http.IncomingMessage` / `http.ServerResponse`
+// objects, because Express and Koa replace their prototypes with ones that
+// inherit from those classes (Express's `res.send`, `res.json`, `sendFile`
+// only need the prototype methods to work). What is replaced, as own
+// properties that survive the prototype swap, is where bytes go:
+// `writeHead`/`write`/`end`/`flushHeaders` post to the main thread instead
+// of a socket. The socket is a stand-in carrying the peer's address.
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Duplex } from 'node:stream';
+import { once } from 'node:events';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { loadHandler, type NodeHandler } from './handler.js';
+import {
+  ABORTED,
+  CREDIT,
+  STATE,
+  headerEntries,
+  now,
+  serializeError,
+  type HeaderValue,
+  type MainMessage,
+  type RequestHead,
+  type ResponseHead,
+  type Task,
+  type TaskResult,
+  type WorkerMessage,
+} from './protocol.js';
+
+/** Runs one request: load (cached) the module's handler, call it, resolve once it returned and its response is over. */
+export async function runTask(task: Task, inline: boolean): Promise<TaskResult> {
+  const startedAt = now();
+  const queueWait = Math.max(0, startedAt - task.enqueuedAt);
+  const sink = new ResponseSink(task.port, new Int32Array(task.credit), inline, queueWait);
+  try {
+    const context = task.hasContext ? await readContext(task.port) : undefined;
+    const handler = await loadHandler(task.module, task.kind);
+    await new Exchange(task, sink, context).run(handler);
+  } catch (err) {
+    sink.error(err);
+  }
+  return { queueWait, runTime: now() - startedAt };
+}
+
+async function readContext(port: MessagePort): Promise<Extract<MainMessage, { type: 'context' }>> {
+  const queued = receiveMessageOnPort(port);
+  const [message] = queued ? [queued.message] : await once(port, 'message');
+  return message as Extract<MainMessage, { type: 'context' }>;
+}
+
+/** Posts the response to the main thread, paced by the credit window. */
+class ResponseSink {
+  /** The head went out (with the first chunk, or on `flushHeaders()`). */
+  headSent = false;
+  /** `end`, an error or a destroy went out: nothing more will. */
+  finished = false;
+
+  constructor(
+    private readonly port: MessagePort,
+    private readonly credit: Int32Array,
+    private readonly inline: boolean,
+    private readonly queueWait: number,
+  ) {}
+
+  get aborted(): boolean {
+    return Atomics.load(this.credit, STATE) === ABORTED;
+  }
+
+  /** Posts head (the first time), chunk and end. Returns false when nothing can be sent any more. */
+  send(res: ServerResponse, chunk: Uint8Array | string | undefined, encoding: BufferEncoding | undefined, end: boolean): boolean {
+    if (this.finished) return false;
+    let size = 0;
+    const transfer: ArrayBuffer[] = [];
+    if (typeof chunk === 'string') {
+      size = Buffer.byteLength(chunk, encoding);
+    } else if (chunk !== undefined) {
+      // A copy of exactly the view: cloning a Buffer would copy its whole
+      // backing store (8 KiB of pool for a short string), and transferring
+      // the caller's buffer would detach memory it still owns.
+      chunk = new Uint8Array(chunk);
+      size = chunk.byteLength;
+      transfer.push(chunk.buffer as ArrayBuffer);
+    }
+    if (size > 0 && !this.waitForCredit()) return false;
+    if (this.aborted) return false;
+    const head = this.headSent ? undefined : snapshotHead(res, this.queueWait);
+    this.headSent = true;
+    if (end) this.finished = true;
+    const message: WorkerMessage = { type: 'data', size, end };
+    if (head) message.head = head;
+    if (chunk !== undefined) message.chunk = chunk;
+    if (encoding !== undefined && typeof chunk === 'string') message.encoding = encoding;
+    this.port.postMessage(message, transfer);
+    if (size > 0) Atomics.sub(this.credit, CREDIT, size);
+    return true;
+  }
+
+  /** Whether the window still has room (else `write()` returns false and 'drain' follows). */
+  hasCredit(): boolean {
+    return Atomics.load(this.credit, CREDIT) > 0;
+  }
+
+  /** Calls back once the main thread returned credit (or the request was aborted), without blocking. */
+  onCredit(callback: () => void): void {
+    const credit = Atomics.load(this.credit, CREDIT);
+    if (credit > 0 || this.aborted) {
+      process.nextTick(callback);
+      return;
+    }
+    const waiting = (Atomics as AtomicsWithWaitAsync).waitAsync(this.credit, CREDIT, credit);
+    if (waiting.async) void waiting.value.then(() => this.onCredit(callback));
+    else process.nextTick(() => this.onCredit(callback));
+  }
+
+  error(err: unknown): boolean {
+    if (this.finished) return false;
+    this.finished = true;
+    this.port.postMessage({ type: 'error', error: serializeError(err), headSent: this.headSent } satisfies WorkerMessage);
+    return true;
+  }
+
+  destroy(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.port.postMessage({ type: 'destroy' } satisfies WorkerMessage);
+  }
+
+  pull(bytes: number): void {
+    this.port.postMessage({ type: 'pull', bytes } satisfies WorkerMessage);
+  }
+
+  /**
+   * In a worker, blocks until the main thread has room for more: a handler
+   * that never yields cannot be paced by 'drain' events, since its event
+   * loop does not run. Inline, never blocks (it would block the thread that
+   * returns the credit); `write()` returns false instead.
+   */
+  private waitForCredit(): boolean {
+    for (;;) {
+      const credit = Atomics.load(this.credit, CREDIT);
+      if (this.aborted) return false;
+      if (credit > 0 || this.inline) return true;
+      Atomics.wait(this.credit, CREDIT, credit);
+    }
+  }
+}
+
+function snapshotHead(res: ServerResponse, queueWait: number): ResponseHead {
+  return {
+    status: res.statusCode,
+    message: res.statusMessage,
+    headers: headerEntries(res),
+    queueWait,
+  };
+}
+
+/** Stands in for the TCP socket: carries the peer's address, reports `destroy()`, never carries bytes. */
+class BridgeSocket extends Duplex {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly remoteFamily: string | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  readonly encrypted?: true;
+
+  constructor(
+    head: RequestHead,
+    private readonly onDestroy: () => void,
+  ) {
+    super();
+    this.remoteAddress = head.remoteAddress;
+    this.remotePort = head.remotePort;
+    this.remoteFamily = head.remoteFamily;
+    this.localAddress = head.localAddress;
+    this.localPort = head.localPort;
+    if (head.encrypted) this.encrypted = true;
+  }
+
+  override _read(): void {}
+
+  // Only writeContinue() and the like get here; the response travels by messages.
+  override _write(_chunk: unknown, _encoding: string, callback: () => void): void {
+    callback();
+  }
+
+  override _destroy(_err: Error | null, callback: (err?: Error | null) => void): void {
+    this.onDestroy();
+    // The error, if any, is the response's: reported by the destroy message,
+    // not as an 'error' event nobody listens to on a socket nobody sees.
+    callback();
+  }
+
+  setTimeout(): this {
+    return this;
+  }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  address(): { address?: string; port?: number; family?: string } {
+    return { address: this.localAddress, port: this.localPort, family: this.remoteFamily };
+  }
+}
+
+type Chunk = string | Uint8Array;
+// Atomics.waitAsync is in Node since 16; its type is in lib es2024, newer than this project's.
+type AtomicsWithWaitAsync = typeof Atomics & {
+  waitAsync(array: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+};
+type Callback = (err?: Error | null) => void;
+interface ResponseInternals {
+  _header: string | null;
+  finished: boolean;
+}
+
+/** The rebuilt req/res pair of one request, and the bookkeeping of when it is over. */
+class Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  private readonly socket: BridgeSocket;
+  private responded = false;
+  private aborted = false;
+  private onResponded: () => void = () => {};
+
+  constructor(
+    private readonly task: Task,
+    private readonly sink: ResponseSink,
+    context: Extract<MainMessage, { type: 'context' }> | undefined,
+  ) {
+    this.socket = new BridgeSocket(task.head, () => {
+      if (!sink.aborted) sink.destroy();
+      this.respond();
+    });
+    this.req = this.createRequest(context);
+    this.res = this.createResponse();
+    task.port.on('message', (message: MainMessage) => this.onMessage(message));
+  }
+
+  /** Resolves when the handler returned (its promise settled) and the response is over. */
+  run(handler: NodeHandler): Promise<void> {
+    return new Promise((resolve) => {
+      let returned = false;
+      const maybeDone = (): void => {
+        if (returned && this.responded) {
+          this.task.port.removeAllListeners('message');
+          resolve();
+        }
+      };
+      const settled = (): void => {
+        returned = true;
+        maybeDone();
+      };
+      this.onResponded = maybeDone;
+      try {
+        const result = handler(this.req, this.res);
+        if (isThenable(result)) {
+          result.then(settled, (err: unknown) => {
+            this.fail(err);
+            settled();
+          });
+        } else {
+          settled();
+        }
+      } catch (err) {
+        this.fail(err);
+        settled();
+      }
+    });
+  }
+
+  private respond(): void {
+    if (this.responded) return;
+    this.responded = true;
+    this.onResponded();
+  }
+
+  private fail(err: unknown): void {
+    if (this.sink.error(err)) {
+      this.abortLocally();
+    } else if (!this.aborted) {
+      // Nobody is left to tell: the response is over. Report it as the
+      // process would report an error thrown outside any request.
+      console.error('offloaded handler failed after its response ended:', err);
+    }
+  }
+
+  /** The client is gone (or the task timed out): req sees 'aborted', req/res 'close', writes are dropped. */
+  private abortLocally(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.respond();
+    process.nextTick(() => {
+      this.req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      this.socket.destroy();
+    });
+  }
+
+  private onMessage(message: MainMessage): void {
+    switch (message.type) {
+      case 'body':
+        this.received += message.chunk.byteLength;
+        this.req.push(Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength));
+        break;
+      case 'end':
+        this.req.complete = true;
+        this.req.push(null);
+        break;
+      case 'abort':
+        this.abortLocally();
+        break;
+    }
+  }
+
+  private received = 0;
+  private acknowledged = 0;
+
+  private createRequest(context: Extract<MainMessage, { type: 'context' }> | undefined): IncomingMessage {
+    const { head, body, streamBody } = this.task;
+    const req = new IncomingMessage(this.socket as never);
+    req.method = head.method;
+    req.url = head.url;
+    req.httpVersion = head.httpVersion;
+    const [major, minor] = head.httpVersion.split('.').map(Number);
+    req.httpVersionMajor = major ?? 1;
+    req.httpVersionMinor = minor ?? 1;
+    // What node's HTTP parser calls: fills rawHeaders, headers and headersDistinct.
+    (req as unknown as { _addHeaderLines(lines: string[], n: number): void })._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
+    Object.assign(req, { originalUrl: head.originalUrl });
+    if (context?.forwarded !== undefined) Object.assign(req, { forwarded: context.forwarded });
+    if (context?.body !== undefined) Object.assign(req, { body: context.body });
+    if (streamBody) {
+      // Acknowledge what the handler consumed; the main thread keeps at most
+      // a window of unacknowledged bytes in flight.
+      req._read = () => {
+        const consumed = this.received - req.readableLength;
+        if (consumed > this.acknowledged) {
+          this.sink.pull(consumed - this.acknowledged);
+          this.acknowledged = consumed;
+        }
+      };
+    } else {
+      req._read = () => {};
+      if (body) req.push(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      req.push(null);
+      req.complete = true;
+    }
+    return req;
+  }
+
+  private createResponse(): ServerResponse {
+    const res = new ServerResponse(this.req);
+    const internals = res as unknown as ResponseInternals;
+    res.assignSocket(this.socket as never);
+    for (const [name, value] of this.task.responseHeaders) res.setHeader(name, value);
+    const { sink } = this;
+    const writeHead = ServerResponse.prototype.writeHead as (this: ServerResponse, statusCode: number, reason?: string) => ServerResponse;
+    const dropped = (callback: Callback | undefined): false => {
+      this.abortLocally();
+      if (callback) process.nextTick(callback, Object.assign(new Error('the response was aborted'), { code: 'ERR_STREAM_DESTROYED' }));
+      return false;
+    };
+    const checkChunk = (chunk: unknown): void => {
+      if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) {
+        throw Object.assign(new TypeError('The "chunk" argument must be of type string or an instance of Buffer or Uint8Array'), {
+          code: 'ERR_INVALID_ARG_TYPE',
+        });
+      }
+    };
+
+    Object.assign(res, {
+      // Node's writeHead validates and then stores the head here; keep it
+      // local (headersSent becomes true) until the first chunk takes it out.
+      _storeHeader(this: ResponseInternals, firstLine: string) {
+        this._header = firstLine;
+      },
+
+      writeHead(this: ServerResponse, statusCode: number, reason?: string | HeaderInput, headers?: HeaderInput) {
+        if (typeof reason !== 'string') [headers, reason] = [reason, undefined];
+        if (headers && !this.headersSent) setHeaders(this, headers);
+        return writeHead.call(this, statusCode, reason);
+      },
+
+      write(this: ServerResponse, chunk: Chunk, encoding?: BufferEncoding | Callback, callback?: Callback): boolean {
+        if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
+        checkChunk(chunk);
+        if (internals.finished) {
+          const err = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+          process.nextTick(() => {
+            callback?.(err);
+            this.emit('error', err);
+          });
+          return false;
+        }
+        if (!internals._header) this.writeHead(this.statusCode);
+        if (chunk.length === 0 && sink.headSent) {
+          if (callback) process.nextTick(callback);
+          return true;
+        }
+        if (!sink.send(this, chunk, encoding, false)) return dropped(callback);
+        if (callback) process.nextTick(callback);
+        if (sink.hasCredit()) return true;
+        // The window is full: a pipe() pauses until 'drain'; code that ignores
+        // the return value blocks in its next write instead (in a worker).
+        sink.onCredit(() => this.emit('drain'));
+        return false;
+      },
+
+      end(this: ServerResponse, chunk?: Chunk | Callback, encoding?: BufferEncoding | Callback, callback?: Callback) {
+        if (typeof chunk === 'function') [callback, chunk] = [chunk, undefined];
+        else if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
+        if (internals.finished) {
+          if (callback) process.nextTick(callback);
+          return this;
+        }
+        if (chunk != null) checkChunk(chunk);
+        if (!internals._header) this.writeHead(this.statusCode);
+        internals.finished = true;
+        if (!sink.send(this, chunk ?? undefined, encoding as BufferEncoding | undefined, true)) {
+          dropped(callback);
+          return this;
+        }
+        if (callback) this.once('finish', callback);
+        process.nextTick(() => {
+          this.emit('prefinish');
+          this.emit('finish');
+          this.detachSocket(this.socket!);
+          this.emit('close');
+        });
+        return this;
+      },
+
+      flushHeaders(this: ServerResponse) {
+        if (!internals._header) this.writeHead(this.statusCode);
+        if (!sink.headSent && !internals.finished) sink.send(this, undefined, undefined, false);
+      },
+    });
+    res.once('finish', () => this.respond());
+    return res;
+  }
+}
+
+type HeaderInput = Record<string, HeaderValue | undefined> | HeaderValue[] | [string, HeaderValue][];
+
+/** writeHead's headers, set one by one so that repeated names (several Set-Cookie) all survive. */
+function setHeaders(res: ServerResponse, headers: HeaderInput): void {
+  if (!Array.isArray(headers)) {
+    for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
+    return;
+  }
+  const pairs: [string, HeaderValue][] = [];
+  if (headers.length > 0 && Array.isArray(headers[0])) {
+    pairs.push(...(headers as [string, HeaderValue][]));
+  } else {
+    if (headers.length % 2 !== 0) {
+      throw Object.assign(new TypeError('The "headers" array must have an even number of entries'), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    for (let i = 0; i < headers.length; i += 2) pairs.push([String(headers[i]), headers[i + 1] as HeaderValue]);
+  }
+  const grouped = new Map<string, { name: string; values: (string | number)[] }>();
+  for (const [name, value] of pairs) {
+    const entry = grouped.get(name.toLowerCase()) ?? { name, values: [] };
+    entry.values.push(...(Array.isArray(value) ? value : [value]));
+    grouped.set(name.toLowerCase(), entry);
+  }
+  for (const { name, values } of grouped.values()) res.setHeader(name, values.length === 1 ? values[0]! : values.map(String));
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}

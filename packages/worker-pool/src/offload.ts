@@ -1,0 +1,463 @@
+// The main thread's side of the bridge: sends the request to a worker (or
+// runs it inline), writes what comes back to the real response, and turns
+// every failure into either next(err) (before headers) or a destroyed
+// response (after).
+import { existsSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isAbsolute } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Transferable } from 'node:worker_threads';
+import createError from 'http-errors';
+import { runTask } from './bridge.js';
+import { ForwardError, HandlerTimeoutError, WorkerCrashedError, invalidOption } from './errors.js';
+import {
+  DEFAULT_ABORT_GRACE,
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_TIMEOUT,
+  KINDS,
+  checkKnownKeys,
+  checkObject,
+  toBoolean,
+  toDuration,
+  toSize,
+  type Duration,
+  type Size,
+} from './options.js';
+import { asRunner, type Pool, type TaskRunner } from './pool.js';
+import {
+  ABORTED,
+  ABORT_CREDIT,
+  CREDIT,
+  STATE,
+  headerEntries,
+  now,
+  type HandlerKind,
+  type MainMessage,
+  type ResponseHead,
+  type SerializedError,
+  type Task,
+  type WorkerMessage,
+} from './protocol.js';
+
+export interface OffloadOptions<Req extends IncomingMessage = IncomingMessage> {
+  /** The pool to run on (from `createPool()`). Required unless `inline`. */
+  pool?: Pool;
+  /** Deadline for the whole request, queue wait included: 503 before headers, destroyed response after. `0` disables. Default 30 s. */
+  timeout?: Duration;
+  /** How the module's default export is called. Default `'auto'` (see README, "Handler detection"). */
+  kind?: HandlerKind;
+  /** Run the module on the main thread through the same bridge: for debugging, and to measure the bridge. Default false. */
+  inline?: boolean;
+  /** After a client disconnect, how long the handler may keep running before its thread is replaced. Default 1 s. */
+  abortGrace?: Duration;
+  /** Bytes in flight between the threads, each way, before the writer waits. Default 1 MiB. */
+  highWaterMark?: Size;
+  /** Add `Server-Timing: queue;dur=<ms>` to the response. Default false. */
+  serverTiming?: boolean;
+  /** Context for the handler (a user, a request id): must be structured-cloneable; the handler sees it as `req.forwarded`. */
+  forward?: (req: Req) => unknown;
+}
+
+export type OffloadMiddleware<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> = (
+  req: Req,
+  res: Res,
+  next: (err?: unknown) => void,
+) => void;
+
+interface Settings {
+  module: string;
+  runner: TaskRunner;
+  timeout: number;
+  kind: HandlerKind;
+  abortGrace: number;
+  highWaterMark: number;
+  serverTiming: boolean;
+  forward: ((req: IncomingMessage) => unknown) | undefined;
+}
+
+const OPTIONS = ['pool', 'timeout', 'kind', 'inline', 'abortGrace', 'highWaterMark', 'serverTiming', 'forward'] as const;
+
+/** Inline: the same task, run on this thread. No admission limit, and a timeout cannot stop running code. */
+const inlineRunner: TaskRunner = {
+  admit: () => undefined,
+  run: async (task) => {
+    // Start on a later tick, as a worker would: never call back synchronously.
+    await Promise.resolve();
+    return runTask(task, true);
+  },
+};
+
+/**
+ * Connect-style middleware that runs the default export of `module` (a
+ * `(req, res)` handler, an Express/Connect/Koa app, or a fetch-style
+ * handler) on a worker thread of `options.pool` and streams its response.
+ *
+ * ```js
+ * const pool = createPool({ maxThreads: 4 });
+ * app.post('/render', offload(new URL('./render.js', import.meta.url), { pool, timeout: '5s' }));
+ * ```
+ */
+export function offload<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+  module: string | URL,
+  options?: OffloadOptions<Req>,
+): OffloadMiddleware<Req, Res> {
+  const settings = toSettings(module, options);
+  return function offload(req, res, next) {
+    new Relay(settings, req, res, next).start();
+  };
+}
+
+function toSettings(module: unknown, options: unknown): Settings {
+  const checked = checkObject('offload()', options) as OffloadOptions;
+  checkKnownKeys('offload()', checked, OPTIONS);
+  const inline = toBoolean('offload() inline', checked.inline, false);
+  let runner: TaskRunner | undefined = inlineRunner;
+  if (!inline) {
+    runner = asRunner(checked.pool);
+    if (!runner) throw invalidOption('offload() pool must be a pool from createPool() (or set inline: true)');
+  }
+  const kind = checked.kind ?? 'auto';
+  if (!KINDS.includes(kind)) throw invalidOption(`offload() kind must be one of ${KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
+  if (checked.forward !== undefined && typeof checked.forward !== 'function') throw invalidOption('offload() forward must be a function');
+  return {
+    module: toModuleUrl(module),
+    runner,
+    timeout: toDuration('offload() timeout', checked.timeout, DEFAULT_TIMEOUT),
+    kind,
+    abortGrace: toDuration('offload() abortGrace', checked.abortGrace, DEFAULT_ABORT_GRACE),
+    highWaterMark: toSize('offload() highWaterMark', checked.highWaterMark, DEFAULT_HIGH_WATER_MARK),
+    serverTiming: toBoolean('offload() serverTiming', checked.serverTiming, false),
+    forward: checked.forward as Settings['forward'],
+  };
+}
+
+/**
+ * A `file:` URL. Relative paths are refused: relative to what (the caller's
+ * file, the working directory, this package) is exactly the ambiguity that
+ * `new URL('./handler.js', import.meta.url)` removes.
+ */
+function toModuleUrl(module: unknown): string {
+  let url: URL;
+  if (module instanceof URL) url = module;
+  else if (typeof module === 'string' && module.startsWith('file:')) url = new URL(module);
+  else if (typeof module === 'string' && isAbsolute(module)) url = pathToFileURL(module);
+  else {
+    throw invalidOption(
+      `offload() module must be a file: URL or an absolute path, e.g. new URL('./handler.js', import.meta.url) (got ${JSON.stringify(String(module))})`,
+    );
+  }
+  if (url.protocol !== 'file:') throw invalidOption(`offload() module must be a file: URL (got ${url.href})`);
+  if (!existsSync(fileURLToPath(url))) throw invalidOption(`offload() module ${url.href} does not exist`);
+  return url.href;
+}
+
+type ContextMessage = Extract<MainMessage, { type: 'context' }>;
+
+/** One request's trip to the handler and back. */
+class Relay {
+  private readonly credit = new Int32Array(new SharedArrayBuffer(8));
+  private readonly controller = new AbortController();
+  private port: MessagePort | undefined;
+  /** The response is over as far as this relay goes: completed, handed to next(err), destroyed or abandoned. */
+  private ended = false;
+  private settled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  /** Credit for chunks the response is still buffering; returned on 'drain'. */
+  private owed = 0;
+  /** Request body bytes posted and not yet consumed by the handler. */
+  private unacknowledged = 0;
+  private streaming = false;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly next: (err?: unknown) => void,
+  ) {}
+
+  start(): void {
+    const { settings, req, res } = this;
+    const refused = settings.runner.admit();
+    if (refused) {
+      // Refused before the body is read: nothing is queued or buffered.
+      this.next(refused);
+      return;
+    }
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    const transfer: Transferable[] = [port2];
+
+    const context: ContextMessage = { type: 'context', forwarded: undefined, body: undefined };
+    if (settings.forward) {
+      try {
+        context.forwarded = settings.forward(req);
+      } catch (err) {
+        this.refuse(new ForwardError(err));
+        return;
+      }
+    }
+    const { body, streamBody, parsedBody } = this.takeBody(transfer);
+    context.body = parsedBody;
+    const hasContext = context.forwarded !== undefined || context.body !== undefined;
+    if (hasContext) {
+      // Posted (and so cloned) here, where a value that cannot be cloned is a
+      // clear error for this request rather than a failure inside the pool.
+      try {
+        port1.postMessage(context);
+      } catch (err) {
+        this.refuse(new ForwardError(err));
+        return;
+      }
+    }
+
+    Atomics.store(this.credit, CREDIT, settings.highWaterMark);
+    const socket = req.socket as (typeof req.socket & { encrypted?: boolean }) | null;
+    const task: Task = {
+      module: settings.module,
+      kind: settings.kind,
+      head: {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        originalUrl: (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/',
+        httpVersion: req.httpVersion,
+        rawHeaders: req.rawHeaders,
+        remoteAddress: socket?.remoteAddress,
+        remotePort: socket?.remotePort,
+        remoteFamily: socket?.remoteFamily,
+        localAddress: socket?.localAddress,
+        localPort: socket?.localPort,
+        encrypted: socket?.encrypted === true,
+      },
+      responseHeaders: headerEntries(res),
+      body,
+      streamBody,
+      hasContext,
+      port: port2,
+      credit: this.credit.buffer as SharedArrayBuffer,
+      enqueuedAt: now(),
+    };
+
+    port1.on('message', (message: WorkerMessage) => this.onMessage(message));
+    res.once('close', () => this.onClose());
+    if (settings.timeout > 0) this.timer = setTimeout(() => this.onTimeout(), settings.timeout);
+    if (streamBody) this.streamBody();
+    settings.runner.run(task, transfer, this.controller.signal).then(
+      () => this.onSettled(undefined),
+      (err: unknown) => this.onSettled(err),
+    );
+  }
+
+  /**
+   * The body as wait-for-body (or another reader) left it in `req.body`, or
+   * what is already buffered, or else a stream. A large buffer is moved to
+   * the worker, not copied: `req.body` is empty on this thread afterwards.
+   */
+  private takeBody(transfer: Transferable[]): { body: Uint8Array | null; streamBody: boolean; parsedBody: unknown } {
+    const { req } = this;
+    const current = (req as { body?: unknown }).body;
+    if (current instanceof Uint8Array) {
+      let body = current;
+      if (body.byteLength < TRANSFER_THRESHOLD || body.byteOffset !== 0 || body.byteLength !== body.buffer.byteLength || !(body.buffer instanceof ArrayBuffer)) {
+        body = new Uint8Array(body);
+      }
+      transfer.push(body.buffer as ArrayBuffer);
+      return { body, streamBody: false, parsedBody: undefined };
+    }
+    // A parsed body (body-parser's JSON, say) is cloned as it is; its stream is spent.
+    const parsedBody = current;
+    if (req.readableEnded) return { body: null, streamBody: false, parsedBody };
+    if (req.complete) {
+      // Everything already arrived: hand it over in one piece.
+      const chunks: Buffer[] = [];
+      for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) chunks.push(chunk);
+      if (chunks.length === 0) return { body: null, streamBody: false, parsedBody };
+      const body = new Uint8Array(Buffer.concat(chunks));
+      transfer.push(body.buffer as ArrayBuffer);
+      return { body, streamBody: false, parsedBody };
+    }
+    return { body: null, streamBody: true, parsedBody };
+  }
+
+  private streamBody(): void {
+    const { req } = this;
+    this.streaming = true;
+    req.on('data', this.onBodyData);
+    req.once('end', this.onBodyEnd);
+  }
+
+  private readonly onBodyData = (chunk: Buffer): void => {
+    if (this.ended) return;
+    const copy = new Uint8Array(chunk);
+    this.post({ type: 'body', chunk: copy }, [copy.buffer]);
+    this.unacknowledged += copy.byteLength;
+    if (this.unacknowledged >= this.settings.highWaterMark) this.req.pause();
+  };
+
+  private readonly onBodyEnd = (): void => {
+    if (!this.ended) this.post({ type: 'end' });
+  };
+
+  private stopBody(): void {
+    if (!this.streaming) return;
+    this.streaming = false;
+    this.req.off('data', this.onBodyData);
+    this.req.off('end', this.onBodyEnd);
+    // Discard what the handler did not read, so the connection can be reused.
+    if (!this.req.readableEnded) this.req.resume();
+  }
+
+  private post(message: MainMessage, transfer: Transferable[] = []): void {
+    this.port?.postMessage(message, transfer as never);
+  }
+
+  private onMessage(message: WorkerMessage): void {
+    if (this.ended) return;
+    switch (message.type) {
+      case 'data':
+        this.onData(message);
+        break;
+      case 'error':
+        this.end();
+        if (message.headSent || this.res.headersSent) this.res.destroy();
+        else this.next(rebuildError(message.error));
+        break;
+      case 'destroy':
+        this.end();
+        this.res.destroy();
+        break;
+      case 'pull':
+        this.unacknowledged -= message.bytes;
+        if (this.unacknowledged < this.settings.highWaterMark && this.req.isPaused()) this.req.resume();
+        break;
+    }
+  }
+
+  private onData(message: Extract<WorkerMessage, { type: 'data' }>): void {
+    const { res } = this;
+    if (message.head) this.applyHead(message.head);
+    const { chunk, encoding } = message;
+    if (chunk !== undefined) {
+      const data = typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (message.end) {
+        res.end(data, encoding as BufferEncoding);
+      } else {
+        const flushed = encoding ? res.write(data, encoding) : res.write(data);
+        this.returnCredit(message.size, flushed);
+      }
+    } else if (message.end) {
+      res.end();
+    } else if (message.head) {
+      res.flushHeaders();
+    }
+    if (message.end) this.end();
+  }
+
+  /** The worker's view of the headers replaces this response's (it started from them). */
+  private applyHead(head: ResponseHead): void {
+    const { res } = this;
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    for (const [name, value] of head.headers) res.setHeader(name, value);
+    if (this.settings.serverTiming) {
+      const timing = `queue;dur=${head.queueWait.toFixed(2)}`;
+      const existing = res.getHeader('server-timing');
+      res.setHeader('Server-Timing', existing === undefined ? timing : `${[existing].flat().join(', ')}, ${timing}`);
+    }
+    res.statusCode = head.status;
+    if (head.message !== undefined) res.statusMessage = head.message;
+  }
+
+  /** Credit comes back once the real response took the chunk (or, when it is buffering, on 'drain'). */
+  private returnCredit(size: number, flushed: boolean): void {
+    if (size === 0) return;
+    if (flushed && this.owed === 0) {
+      this.addCredit(size);
+      return;
+    }
+    if (this.owed === 0) {
+      this.res.once('drain', () => {
+        const owed = this.owed;
+        this.owed = 0;
+        this.addCredit(owed);
+      });
+    }
+    this.owed += size;
+  }
+
+  private addCredit(bytes: number): void {
+    Atomics.add(this.credit, CREDIT, bytes);
+    Atomics.notify(this.credit, CREDIT);
+  }
+
+  /** Tells the handler its request is over: writes are dropped, a blocked writer wakes up, req/res see 'aborted'/'close'. */
+  private signalAbort(): void {
+    Atomics.store(this.credit, STATE, ABORTED);
+    this.addCredit(ABORT_CREDIT);
+    this.post({ type: 'abort' });
+  }
+
+  private end(): void {
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.stopBody();
+  }
+
+  private onClose(): void {
+    if (this.ended) return;
+    // The client went away before the response ended.
+    this.end();
+    this.signalAbort();
+    if (!this.settled) {
+      this.graceTimer = setTimeout(() => this.controller.abort(new Error('the client disconnected')), this.settings.abortGrace);
+    }
+  }
+
+  private onTimeout(): void {
+    if (this.ended) return;
+    const err = new HandlerTimeoutError(this.settings.timeout);
+    this.end();
+    this.signalAbort();
+    this.controller.abort(err);
+    this.fail(err);
+  }
+
+  private onSettled(err: unknown): void {
+    this.settled = true;
+    clearTimeout(this.graceTimer);
+    // The task's result and the response travel on different ports: what the
+    // handler posted before it finished may still be queued here.
+    for (let queued; !this.ended && this.port && (queued = receiveMessageOnPort(this.port)); ) {
+      this.onMessage(queued.message as WorkerMessage);
+    }
+    this.port?.close();
+    if (!this.ended) {
+      this.end();
+      this.fail(new WorkerCrashedError(err ?? new Error('the handler finished without responding')));
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.res.headersSent) this.res.destroy(err instanceof Error ? err : undefined);
+    else this.next(err);
+  }
+
+  /** Failed before anything was sent to a worker. */
+  private refuse(err: unknown): void {
+    this.port?.close();
+    this.next(err);
+  }
+}
+
+// Below this, copying is cheaper than detaching req.body from the main thread.
+const TRANSFER_THRESHOLD = 64 * 1024;
+
+/** The handler's error as an http-errors error: its status, code, expose, message (and headers) survive. */
+function rebuildError(serialized: SerializedError): Error {
+  const err = createError(serialized.status, serialized.message, {
+    expose: serialized.expose,
+    ...(serialized.code === undefined ? {} : { code: serialized.code }),
+    ...(serialized.headers === undefined ? {} : { headers: serialized.headers }),
+  });
+  if (serialized.stack) err.stack = serialized.stack;
+  return err;
+}

@@ -1,0 +1,130 @@
+// What crosses the thread boundary for one request. `req`/`res` cannot be
+// cloned, so the request head is serialized, the body is transferred or
+// streamed, and the response comes back as messages on a per-request
+// MessagePort, paced by a credit counter in a SharedArrayBuffer.
+import type { ServerResponse } from 'node:http';
+import type { MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+
+/** How the module's default export is called. `auto` detects it (see README, "Handler detection"). */
+export type HandlerKind = 'auto' | 'node' | 'koa' | 'fetch';
+
+export type HeaderValue = string | number | string[];
+
+/** Slots of the Int32Array over the request's SharedArrayBuffer. */
+export const CREDIT = 0;
+export const STATE = 1;
+export const RUNNING = 0;
+export const ABORTED = 1;
+/**
+ * Added to the credit on abort: the value changes, so a worker about to
+ * `Atomics.wait` on the old value cannot miss the wake-up, and it never
+ * blocks again for this request.
+ */
+export const ABORT_CREDIT = 2 ** 30;
+
+export interface RequestHead {
+  method: string;
+  /** Mount-relative URL with query (what `req.url` is at the offload middleware). */
+  url: string;
+  /** The URL as the client sent it (`req.originalUrl` when an upstream router set it). */
+  originalUrl: string;
+  httpVersion: string;
+  rawHeaders: string[];
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  remoteFamily: string | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  encrypted: boolean;
+}
+
+export interface Task {
+  /** `file:` URL of the handler module. */
+  module: string;
+  kind: HandlerKind;
+  head: RequestHead;
+  /** Headers already set on the main-thread response by upstream middleware. */
+  responseHeaders: [string, HeaderValue][];
+  /** The whole body when it was already buffered; `null` when it is streamed or empty. */
+  body: Uint8Array | null;
+  /** The body follows as `body`/`end` messages on `port`. */
+  streamBody: boolean;
+  /** A `context` message waits on `port` (forwarded value, parsed `req.body`). */
+  hasContext: boolean;
+  port: MessagePort;
+  credit: SharedArrayBuffer;
+  /** `performance.timeOrigin + performance.now()` when the task was submitted: comparable across threads. */
+  enqueuedAt: number;
+}
+
+export interface TaskResult {
+  queueWait: number;
+  runTime: number;
+}
+
+export interface ResponseHead {
+  status: number;
+  message: string | undefined;
+  headers: [string, HeaderValue][];
+  /** Milliseconds the task waited for a thread; for `Server-Timing`. */
+  queueWait: number;
+}
+
+export interface SerializedError {
+  status: number;
+  expose: boolean;
+  message: string;
+  name: string;
+  code?: string;
+  stack?: string;
+  headers?: Record<string, string>;
+}
+
+/** worker → main */
+export type WorkerMessage =
+  | { type: 'data'; head?: ResponseHead; chunk?: Uint8Array | string; encoding?: BufferEncoding; size: number; end: boolean }
+  | { type: 'error'; error: SerializedError; headSent: boolean }
+  | { type: 'destroy' }
+  | { type: 'pull'; bytes: number };
+
+/** main → worker */
+export type MainMessage =
+  | { type: 'context'; forwarded: unknown; body: unknown }
+  | { type: 'body'; chunk: Uint8Array }
+  | { type: 'end' }
+  | { type: 'abort' };
+
+/** Milliseconds since the epoch, sub-millisecond, comparable between threads. */
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Error classes and custom fields do not survive the thread boundary: send what an error handler needs. */
+export function serializeError(err: unknown): SerializedError {
+  if (typeof err !== 'object' || err === null) {
+    return { status: 500, expose: false, message: String(err), name: 'Error' };
+  }
+  const e = err as Record<string, unknown>;
+  const raw = typeof e.status === 'number' ? e.status : e.statusCode;
+  const status = typeof raw === 'number' && raw >= 400 && raw <= 599 ? raw : 500;
+  const serialized: SerializedError = {
+    status,
+    expose: typeof e.expose === 'boolean' ? e.expose : status < 500,
+    message: typeof e.message === 'string' ? e.message : String(err),
+    name: typeof e.name === 'string' ? e.name : 'Error',
+  };
+  if (typeof e.code === 'string') serialized.code = e.code;
+  if (typeof e.stack === 'string') serialized.stack = e.stack;
+  if (e.headers && typeof e.headers === 'object') {
+    serialized.headers = Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [k, String(v)]));
+  }
+  return serialized;
+}
+
+/** A response's headers with their names as set (not lower-cased), repeated values as arrays. */
+export function headerEntries(res: ServerResponse): [string, HeaderValue][] {
+  // getRawHeaderNames() exists since Node 15.13 but is missing from @types/node 20.
+  const names = (res as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames();
+  return names.map((name) => [name, res.getHeader(name) as HeaderValue]);
+}

@@ -1,0 +1,1 @@
+import { describe, it } from 'node:test';
