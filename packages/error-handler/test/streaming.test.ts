@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { PassThrough, Readable, pipeline } from 'node:stream';
+import { chain } from '@unblock/chain';
 import createError from 'http-errors';
-import { rawRequest } from '../../../test/support/http.js';
+import { errorHandler } from '../src/index.js';
+import { rawRequest, serve } from '../../../test/support/http.js';
 import { eventually, serveWithErrorHandler } from './helpers.js';
 
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
@@ -176,15 +179,12 @@ describe('errorHandler(options) after headers are sent', () => {
       const original = console.error;
       console.error = (...args: unknown[]) => void lines.push(args.map(String).join(' '));
       t.after(() => (console.error = original));
-      const { errorHandler } = await import('../src/index.js');
-      const { chain } = await import('@unblock/chain');
-      const { serve } = await import('../../../test/support/http.js');
       const errors = errorHandler();
       const { url } = await serve(
         t,
         chain(
           errors,
-          (req, res, next) => {
+          (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
             if (req.url === '/stream') {
               res.write('x');
               setTimeout(() => next(new Error('stream broke')), 20);
