@@ -4,6 +4,11 @@ import type { TestContext } from 'node:test';
 import { chain, type ChainItem } from '@unblock/chain';
 import { serve, type Listening } from '../../../test/support/http.js';
 
+/** POSTs `body` with fetch; `duplex: 'half'` lets the body be a stream. */
+export function post(url: string, body: NonNullable<RequestInit['body']>, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
+}
+
 /** Answers with what the middleware left in `req.body`: its kind, and its bytes as base64. */
 export function echo(req: IncomingMessage, res: ServerResponse): void {
   const body = (req as { body?: unknown }).body;

@@ -5,9 +5,8 @@ import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import iconv from 'iconv-lite';
 import { BodyError, waitForBody, type RequestWithBody } from '../src/index.js';
 import { serve } from '../../../test/support/http.js';
-import { RawClient, bytesOf, codes, echo, eventually, request, serveChain, type Echoed } from './helpers.js';
+import { bytesOf, codes, echo, type Echoed, eventually, post, RawClient, request, serveChain } from './helpers.js';
 
-const post = (url: string, body: BodyInit, headers: Record<string, string> = {}) => fetch(url, { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
 
 describe('waitForBody(options)', () => {
   describe('when the request has a body', () => {
