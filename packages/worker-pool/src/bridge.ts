@@ -326,7 +326,7 @@ class Exchange {
   private acknowledged = 0;
 
   private createRequest(context: Extract<MainMessage, { type: 'context' }> | undefined): IncomingMessage {
-    const { head, body, streamBody } = this.task;
+    const { head, body, bodyIsReqBody, streamBody } = this.task;
     const req = new IncomingMessage(this.socket as never);
     req.method = head.method;
     req.url = head.url;
@@ -351,7 +351,12 @@ class Exchange {
       };
     } else {
       req._read = () => {};
-      if (body) req.push(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      if (body) {
+        const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+        // As wait-for-body leaves it: in req.body, and readable once more.
+        if (bodyIsReqBody) Object.assign(req, { body: bytes });
+        req.push(bytes);
+      }
       req.push(null);
       req.complete = true;
     }

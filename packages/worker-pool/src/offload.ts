@@ -197,7 +197,7 @@ class Relay {
         return;
       }
     }
-    const { body, streamBody, parsedBody } = this.takeBody(transfer);
+    const { body, bodyIsReqBody, streamBody, parsedBody } = this.takeBody(transfer);
     context.body = parsedBody;
     const hasContext = context.forwarded !== undefined || context.body !== undefined;
     if (hasContext) {
@@ -231,6 +231,7 @@ class Relay {
       },
       responseHeaders: headerEntries(res),
       body,
+      bodyIsReqBody,
       streamBody,
       hasContext,
       port: port2,
@@ -253,7 +254,7 @@ class Relay {
    * what is already buffered, or else a stream. A large buffer is moved to
    * the worker, not copied: `req.body` is empty on this thread afterwards.
    */
-  private takeBody(transfer: Transferable[]): { body: Uint8Array | null; streamBody: boolean; parsedBody: unknown } {
+  private takeBody(transfer: Transferable[]): { body: Uint8Array | null; bodyIsReqBody: boolean; streamBody: boolean; parsedBody: unknown } {
     const { req } = this;
     const current = (req as { body?: unknown }).body;
     if (current instanceof Uint8Array) {
@@ -262,21 +263,21 @@ class Relay {
         body = new Uint8Array(body);
       }
       transfer.push(body.buffer as ArrayBuffer);
-      return { body, streamBody: false, parsedBody: undefined };
+      return { body, bodyIsReqBody: true, streamBody: false, parsedBody: undefined };
     }
     // A parsed body (body-parser's JSON, say) is cloned as it is; its stream is spent.
     const parsedBody = current;
-    if (req.readableEnded) return { body: null, streamBody: false, parsedBody };
+    if (req.readableEnded) return { body: null, bodyIsReqBody: false, streamBody: false, parsedBody };
     if (req.complete) {
       // Everything already arrived: hand it over in one piece.
       const chunks: Buffer[] = [];
       for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) chunks.push(chunk);
-      if (chunks.length === 0) return { body: null, streamBody: false, parsedBody };
+      if (chunks.length === 0) return { body: null, bodyIsReqBody: false, streamBody: false, parsedBody };
       const body = new Uint8Array(Buffer.concat(chunks));
       transfer.push(body.buffer as ArrayBuffer);
-      return { body, streamBody: false, parsedBody };
+      return { body, bodyIsReqBody: false, streamBody: false, parsedBody };
     }
-    return { body: null, streamBody: true, parsedBody };
+    return { body: null, bodyIsReqBody: false, streamBody: true, parsedBody };
   }
 
   private streamBody(): void {

@@ -48,6 +48,8 @@ export interface Task {
   responseHeaders: [string, HeaderValue][];
   /** The whole body when it was already buffered; `null` when it is streamed or empty. */
   body: Uint8Array | null;
+  /** `body` is what upstream middleware left in `req.body`: the handler gets it there too. */
+  bodyIsReqBody: boolean;
   /** The body follows as `body`/`end` messages on `port`. */
   streamBody: boolean;
   /** A `context` message waits on `port` (forwarded value, parsed `req.body`). */

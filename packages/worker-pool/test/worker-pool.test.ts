@@ -1,1 +1,0 @@
-import { describe, it } from 'node:test';
