@@ -58,11 +58,8 @@ export interface OffloadOptions<Req extends IncomingMessage = IncomingMessage> {
   forward?: (req: Req) => unknown;
 }
 
-export type OffloadMiddleware<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> = (
-  req: Req,
-  res: Res,
-  next: (err?: unknown) => void,
-) => void;
+/** A Connect-style middleware; `Req` is only there to type `forward(req)`. */
+export type OffloadMiddleware<Req extends IncomingMessage = IncomingMessage> = (req: Req, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 interface Settings {
   module: string;
@@ -97,10 +94,7 @@ const inlineRunner: TaskRunner = {
  * app.post('/render', offload(new URL('./render.js', import.meta.url), { pool, timeout: '5s' }));
  * ```
  */
-export function offload<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
-  module: string | URL,
-  options?: OffloadOptions<Req>,
-): OffloadMiddleware<Req, Res> {
+export function offload<Req extends IncomingMessage = IncomingMessage>(module: string | URL, options?: OffloadOptions<Req>): OffloadMiddleware<Req> {
   const settings = toSettings(module, options);
   return function offload(req, res, next) {
     new Relay(settings, req, res, next).start();

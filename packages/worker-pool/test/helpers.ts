@@ -93,3 +93,7 @@ export function collectReports(): { reports: Record<string, unknown>[]; stop(): 
 }
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A response body parsed as JSON, loosely typed for assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const json = async (res: Response | Promise<Response>): Promise<Record<string, any>> => (await (await res).json()) as Record<string, any>;

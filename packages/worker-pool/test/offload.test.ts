@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { chain } from '@unblock/chain';
 import bodyParser from 'body-parser';
 import { createPool, detectKind, offload, type Pool } from '../src/index.js';
-import { fixture, serve, serveChain, timedGet, type Served } from './helpers.js';
+import { fixture, json, serve, serveChain, timedGet, type Served } from './helpers.js';
 
 const upstreamHeader = (_req: IncomingMessage, res: ServerResponse, next: () => void): void => {
   res.setHeader('X-Upstream', 'from main');
@@ -32,7 +32,7 @@ describe('offload(module, options)', () => {
     it('should carry method, URL with query, version, raw headers with repeats, and the peer address', async () => {
       const raw = await rawRequest(served.port, 'DELETE /a/b?x=1&x=2 HTTP/1.1\r\nHost: x\r\nX-Rep: one\r\nx-rep: two\r\nConnection: close\r\n\r\n');
       assert.match(raw, /^HTTP\/1\.1 200 OK/);
-      const seen = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
+      const seen = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Awaited<ReturnType<typeof json>>;
       assert.equal(seen.method, 'DELETE');
       assert.equal(seen.url, '/a/b?x=1&x=2');
       assert.equal(seen.httpVersion, '1.1');
@@ -45,45 +45,45 @@ describe('offload(module, options)', () => {
     });
 
     it('should give the mount-relative URL and keep the original one', async () => {
-      const seen = await (await fetch(`${served.url}/mounted/report?id=7`)).json();
+      const seen = await json(fetch(`${served.url}/mounted/report?id=7`));
       assert.equal(seen.url, '/report?id=7');
       assert.equal(seen.originalUrl, '/mounted/report?id=7');
     });
 
     it('should stream an unread body into the worker', async () => {
       const body = 'x'.repeat(300_000);
-      const seen = await (await fetch(`${served.url}/stream`, { method: 'PUT', body })).json();
+      const seen = await json(fetch(`${served.url}/stream`, { method: 'PUT', body }));
       assert.equal(seen.bodyLength, body.length);
       assert.equal(seen.reqBody, undefined);
     });
 
     it('should hand over a buffered req.body as bytes, re-readable and as req.body', async () => {
       for (const size of [10, 1_000_000]) {
-        const seen = await (
-          await fetch(`${served.url}/buffered`, { method: 'POST', body: Buffer.alloc(size, 97), headers: { 'content-type': 'application/octet-stream' } })
-        ).json();
+        const seen = await json(
+          fetch(`${served.url}/buffered`, { method: 'POST', body: Buffer.alloc(size, 97), headers: { 'content-type': 'application/octet-stream' } }),
+        );
         assert.equal(seen.bodyLength, size);
         assert.equal(seen.reqBody, `buffer:${size}`);
       }
     });
 
     it('should clone a parsed req.body', async () => {
-      const seen = await (
-        await fetch(`${served.url}/parsed`, { method: 'POST', body: JSON.stringify({ a: [1, 2] }), headers: { 'content-type': 'application/json' } })
-      ).json();
+      const seen = await json(
+        fetch(`${served.url}/parsed`, { method: 'POST', body: JSON.stringify({ a: [1, 2] }), headers: { 'content-type': 'application/json' } }),
+      );
       assert.deepEqual(seen.reqBody, { a: [1, 2] });
       assert.equal(seen.bodyLength, 0);
     });
 
     it('should pass forward(req) as req.forwarded', async () => {
-      const seen = await (await fetch(`${served.url}/`, { headers: { 'x-user': 'ann' } })).json();
+      const seen = await json(fetch(`${served.url}/`, { headers: { 'x-user': 'ann' } }));
       assert.deepEqual(seen.forwarded, { user: 'ann' });
     });
 
     it('should start from the headers set upstream', async () => {
       const res = await fetch(`${served.url}/`);
       assert.equal(res.headers.get('x-upstream'), 'from main');
-      assert.equal((await res.json()).inheritedHeader, 'from main');
+      assert.equal((await json(res)).inheritedHeader, 'from main');
     });
   });
 
@@ -189,7 +189,7 @@ describe('offload(module, options)', () => {
       const single = createPool({ maxThreads: 1 });
       const served = await serve((req, res) => offload(fixture('init.mjs'), { pool: single })(req, res, () => {}));
       try {
-        for (let i = 0; i < 3; i++) assert.deepEqual(await (await fetch(served.url)).json(), { inits: 1 });
+        for (let i = 0; i < 3; i++) assert.deepEqual(await json(fetch(served.url)), { inits: 1 });
       } finally {
         await served.close();
         await single.close();
@@ -231,7 +231,7 @@ describe('offload(module, options)', () => {
         assert.equal(await (await fetch(`${served.url}/forced`)).text(), 'forced GET env');
         const res = await fetch(served.url);
         assert.equal(res.status, 500);
-        assert.equal((await res.json()).code, 'UNBLOCK_ERR_POOL_BAD_RESPONSE');
+        assert.equal((await json(res)).code, 'UNBLOCK_ERR_POOL_BAD_RESPONSE');
       } finally {
         await served.close();
       }
@@ -246,10 +246,10 @@ describe('offload(module, options)', () => {
       try {
         const bad = await fetch(`${served.url}/not-a-handler`);
         assert.equal(bad.status, 500);
-        assert.equal((await bad.json()).code, 'UNBLOCK_ERR_POOL_BAD_HANDLER');
+        assert.equal((await json(bad)).code, 'UNBLOCK_ERR_POOL_BAD_HANDLER');
         const broken = await fetch(`${served.url}/broken-init`);
         assert.equal(broken.status, 500);
-        assert.equal((await broken.json()).code, 'UNBLOCK_ERR_POOL_MODULE_LOAD');
+        assert.equal((await json(broken)).code, 'UNBLOCK_ERR_POOL_MODULE_LOAD');
       } finally {
         await served.close();
       }
@@ -264,7 +264,7 @@ describe('offload(module, options)', () => {
           .use(offload(fixture('response.mjs'), { inline: true })),
       );
       try {
-        const seen = await (await fetch(`${served.url}/echo/x?y=1`, { method: 'POST', body: 'hi' })).json();
+        const seen = await json(fetch(`${served.url}/echo/x?y=1`, { method: 'POST', body: 'hi' }));
         assert.equal(seen.url, '/x?y=1');
         assert.equal(seen.body, 'hi');
         assert.deepEqual((await fetch(`${served.url}/cookies`)).headers.getSetCookie(), ['a=1', 'b=2', 'c=3']);
