@@ -50,10 +50,10 @@ export interface Timed {
   body: string;
 }
 
-/** A raw node:http GET that records when each chunk arrives. */
-export function timedGet(url: string): Promise<Timed> {
+/** A node:http GET (no fetch-added headers) that records when each chunk arrives. */
+export function timedGet(url: string, headers: Record<string, string> = {}): Promise<Timed> {
   return new Promise((resolve, reject) => {
-    request(url, { agent: false }, (res) => {
+    request(url, { agent: false, headers }, (res) => {
       const chunks: Timed['chunks'] = [];
       res.setEncoding('utf8');
       res.on('data', (data: string) => chunks.push({ at: performance.now(), data }));
