@@ -314,12 +314,12 @@ class Relay {
         break;
       case 'error':
         this.end();
-        if (message.headSent || this.res.headersSent) this.res.destroy();
+        if (message.headSent || this.res.headersSent) this.truncate();
         else this.next(rebuildError(message.error));
         break;
       case 'destroy':
         this.end();
-        this.res.destroy();
+        this.truncate();
         break;
       case 'pull':
         this.unacknowledged -= message.bytes;
@@ -432,8 +432,19 @@ class Relay {
   }
 
   private fail(err: unknown): void {
-    if (this.res.headersSent) this.res.destroy(err instanceof Error ? err : undefined);
+    if (this.res.headersSent) this.truncate();
     else this.next(err);
+  }
+
+  /**
+   * After headers the status cannot change: what was written goes out, then
+   * the connection closes without the last chunk, so the client sees a
+   * truncated, failed response rather than a complete-looking one.
+   */
+  private truncate(): void {
+    const socket = this.res.socket;
+    if (socket && !socket.destroyed) socket.destroySoon();
+    else this.res.destroy();
   }
 
   /** Failed before anything was sent to a worker. */

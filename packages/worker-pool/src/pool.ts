@@ -94,6 +94,10 @@ class WorkerPool implements Pool, TaskRunner {
   readonly #queueWait: RecordableHistogram = createHistogram();
   readonly #runTime: RecordableHistogram = createHistogram();
   #pending = 0;
+  /** Threads taken by a task (at most maxThreads). */
+  #busy = 0;
+  /** Starters of the tasks waiting for a thread, oldest first. */
+  readonly #waiting: (() => void)[] = [];
   #closed = false;
 
   constructor(options: PoolOptions) {
@@ -114,7 +118,7 @@ class WorkerPool implements Pool, TaskRunner {
       maxQueue: Infinity,
       concurrentTasksPerWorker: 1,
       // Under saturation a task that cannot be handed to a worker must keep
-      // its place in line, or some requests starve.
+      // its place in line, or some requests starve (see also #acquireThread).
       stricterFIFO: true,
       // Let a worker's event loop run between tasks, so what a finished
       // handler left behind (closing a file, a timer) completes.
@@ -143,13 +147,49 @@ class WorkerPool implements Pool, TaskRunner {
   async run(task: Task, transferList: Transferable[], signal: AbortSignal): Promise<TaskResult> {
     this.#pending++;
     try {
-      const result = await this.#piscina.run(task, { transferList: transferList as never, signal });
-      this.#queueWait.record(toMicroseconds(result.queueWait));
-      this.#runTime.record(toMicroseconds(result.runTime));
-      return result;
+      await this.#acquireThread(signal);
+      try {
+        const result = await this.#piscina.run(task, { transferList: transferList as never, signal });
+        this.#queueWait.record(toMicroseconds(result.queueWait));
+        this.#runTime.record(toMicroseconds(result.runTime));
+        return result;
+      } finally {
+        this.#releaseThread();
+      }
     } finally {
       this.#pending--;
     }
+  }
+
+  // The queue is kept here, and piscina is only given as many tasks as it
+  // has threads: piscina puts a task that arrives while no worker is ready
+  // (after a thread was replaced, say) at the head of its queue, so later
+  // requests could overtake earlier ones.
+  #acquireThread(signal: AbortSignal): Promise<void> {
+    if (this.#busy < this.maxThreads) {
+      this.#busy++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const start = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        this.#waiting.splice(this.#waiting.indexOf(start), 1);
+        reject(signal.reason);
+      };
+      this.#waiting.push(start);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #releaseThread(): void {
+    const next = this.#waiting.shift();
+    // The thread passes straight to the oldest waiting task, so that no
+    // newcomer takes it in between.
+    if (next) next();
+    else this.#busy--;
   }
 
   stats(): PoolStats {
@@ -157,7 +197,7 @@ class WorkerPool implements Pool, TaskRunner {
       threads: this.#piscina.threads.length,
       maxThreads: this.maxThreads,
       pending: this.#pending,
-      queueSize: this.#piscina.queueSize,
+      queueSize: this.#waiting.length,
       maxQueue: this.maxQueue,
       utilization: this.#piscina.utilization,
       completed: this.#piscina.completed,
