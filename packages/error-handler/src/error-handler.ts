@@ -19,9 +19,18 @@ interface ResponseState {
   /** An error response was started or the response was destroyed: later errors are only logged. */
   settled: boolean;
   /** Errors already logged, so that one error arriving by two paths (a stream and next(err)) is logged once. */
-  readonly logged: Set<unknown>;
+  logged: Set<unknown> | undefined;
   /** Streams piped into the response, still attached. */
-  readonly sources: Set<Readable>;
+  sources: Set<Readable> | undefined;
+  /** Set by the first middleware: where the errors its listeners catch go. */
+  watcher: Watcher | undefined;
+}
+
+interface Watcher {
+  settings: Settings;
+  req: IncomingMessage;
+  /** The one 'error' listener given to every stream piped into this response. */
+  onSourceError: ((err: unknown) => void) | undefined;
 }
 
 const states = new WeakMap<ServerResponse, ResponseState>();
@@ -102,31 +111,50 @@ export function errorHandler<Req extends IncomingMessage = IncomingMessage, Res 
 function stateOf(res: ServerResponse): ResponseState {
   let state = states.get(res);
   if (state === undefined) {
-    state = { settled: false, logged: new Set(), sources: new Set() };
+    state = { settled: false, logged: undefined, sources: undefined, watcher: undefined };
     states.set(res, state);
   }
   return state;
 }
 
+// The listeners are shared functions, not closures per request: a healthy
+// response costs one small state object and two listener registrations.
+
 /** Listens for the failures that do not travel through `next`. Never touches the data. */
 function watch(settings: Settings, req: IncomingMessage, res: ServerResponse): void {
-  const state = stateOf(res);
-  const onSourceError = (err: unknown) => handleError(settings, err, req, res);
-  res.on('pipe', (source: Readable) => {
-    state.sources.add(source);
-    source.on('error', onSourceError);
-  });
-  res.on('unpipe', (source: Readable) => {
-    state.sources.delete(source);
-    // A stream the app takes back while the response goes on is its own
-    // business again. One left over when the response ended or its client
-    // went (pipe() then unpipes it) keeps the listener: an error it still
-    // has is logged rather than crashing the process as an unhandled event.
-    if (!res.writableEnded && !res.destroyed) source.off('error', onSourceError);
-  });
+  stateOf(res).watcher = { settings, req, onSourceError: undefined };
+  res.on('pipe', onPipe);
   // Also keeps an 'error' on the response (a write after end, say) from
   // crashing the process as an unhandled event.
-  res.on('error', (err: unknown) => handleError(settings, err, req, res));
+  res.on('error', onResponseError);
+}
+
+function onResponseError(this: ServerResponse, err: unknown): void {
+  const { settings, req } = states.get(this)!.watcher!;
+  handleError(settings, err, req, this);
+}
+
+function onPipe(this: ServerResponse, source: Readable): void {
+  const res = this;
+  const state = states.get(res)!;
+  const watcher = state.watcher!;
+  if (state.sources === undefined) {
+    state.sources = new Set();
+    res.on('unpipe', onUnpipe);
+  }
+  state.sources.add(source);
+  watcher.onSourceError ??= (err: unknown) => handleError(watcher.settings, err, watcher.req, res);
+  source.on('error', watcher.onSourceError);
+}
+
+function onUnpipe(this: ServerResponse, source: Readable): void {
+  const state = states.get(this)!;
+  state.sources!.delete(source);
+  // A stream the app takes back while the response goes on is its own
+  // business again. One left over when the response ended or its client
+  // went (pipe() then unpipes it) keeps the listener: an error it still
+  // has is logged rather than crashing the process as an unhandled event.
+  if (!this.writableEnded && !this.destroyed) source.off('error', state.watcher!.onSourceError!);
 }
 
 /** The one place every error goes: render it, or destroy the response, or only log it. */
@@ -202,7 +230,7 @@ function writeErrorResponse(
   body: string | Uint8Array,
 ): void {
   // Nothing a stream still attached writes may follow the error body.
-  for (const source of state.sources) source.unpipe(res);
+  for (const source of state.sources ?? []) source.unpipe(res);
   for (const name of STALE_HEADERS) res.removeHeader(name);
   applyErrorHeaders(res, err);
   vary(res, 'Accept');
@@ -239,9 +267,14 @@ function applyErrorHeaders(res: ServerResponse, err: unknown): void {
  */
 function settleRequestBody(req: IncomingMessage, res: ServerResponse, limit: number): void {
   if (req.complete) return;
-  const length = Number(req.headers['content-length']);
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  const length = Number(req.headers['content-length'] ?? 0);
+  // While the handler runs in the tick of the request head, `complete` is
+  // still false even for a request without a body: only Content-Length or
+  // Transfer-Encoding says there is one (RFC 9112, 6.3).
+  if (!chunked && length === 0) return;
   const awaitsContinue = /100-continue/i.test(req.headers.expect ?? '');
-  if (!(Number.isSafeInteger(length) && length <= limit && !awaitsContinue)) res.setHeader('Connection', 'close');
+  if (chunked || !Number.isSafeInteger(length) || length > limit || awaitsContinue) res.setHeader('Connection', 'close');
   req.unpipe();
   req.resume();
 }
@@ -270,6 +303,7 @@ function sendBare500(req: IncomingMessage, res: ServerResponse): void {
 }
 
 function report(settings: Settings, state: ResponseState, err: unknown, req: IncomingMessage, info: LogInfo): void {
+  state.logged ??= new Set();
   if (state.logged.has(err)) return;
   state.logged.add(err);
   const failed = (cause: unknown) => {

@@ -19,6 +19,21 @@ function open(port: number): { socket: Socket; received: () => string; closed: (
 const responses = (text: string) => text.match(/HTTP\/1\.1 \d{3}/g) ?? [];
 
 describe('errorHandler(options) and an unread request body', () => {
+  describe('when the request has no body', () => {
+    it('should keep the connection alive, also while the error is handled in the tick of the request head', async (t) => {
+      const { port } = await serveWithErrorHandler(t, (req, res, next) => {
+        if (req.url === '/fail') next(createError(404));
+        else res.end('ok');
+      });
+      const conn = open(port);
+      t.after(() => conn.socket.destroy());
+      conn.socket.write('GET /fail HTTP/1.1\r\nHost: x\r\n\r\nPOST /fail HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+      await eventually(() => responses(conn.received()).length === 3, 'three responses');
+      assert.deepEqual(responses(conn.received()), ['HTTP/1.1 404', 'HTTP/1.1 404', 'HTTP/1.1 200']);
+      assert.doesNotMatch(conn.received(), /Connection: close/);
+    });
+  });
+
   describe('when the body is within drainLimit', () => {
     it('should discard it and keep the connection for the next request', async (t) => {
       const { port } = await serveWithErrorHandler(t, (req, res, next) => {

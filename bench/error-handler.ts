@@ -1,0 +1,148 @@
+// @unblock/error-handler: what it costs a streaming response and a small one,
+// and how fast it renders errors, in the same run.
+//  1. One large streamed response (1 GiB by default) through
+//     chain(errorHandler, stream, terminal) against chain(stream): client
+//     throughput and the server's resident memory growth.
+//  2. A small 200 response with and without the error handler (autocannon).
+//  3. 404 error responses: ours against finalhandler (the end of a chain, as
+//     in Connect and Express) and Koa 3's default (autocannon).
+// Each server runs in its own process. Run: npm run bench -- error-handler
+import { get, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { chain } from '@unblock/chain';
+import { errorHandler } from '@unblock/error-handler';
+import createError from 'http-errors';
+import Koa from 'koa';
+import type { ChildProcess } from 'node:child_process';
+import { childCase, measure, median, printTable, serveForParent, startServer, stopServer } from './support.js';
+
+const STREAM_BYTES = Number(process.env.BENCH_STREAM_MB ?? 1024) * 1024 * 1024;
+const CHUNK = Buffer.alloc(64 * 1024, 'x');
+
+/** Streams STREAM_BYTES of one reused buffer, honouring backpressure through pipe(). */
+function stream(_req: IncomingMessage, res: ServerResponse): void {
+  let left = STREAM_BYTES;
+  res.setHeader('Content-Type', 'application/octet-stream');
+  new Readable({
+    read() {
+      const size = Math.min(CHUNK.length, left);
+      left -= size;
+      this.push(size > 0 ? CHUNK.subarray(0, size) : null);
+    },
+  }).pipe(res);
+}
+const hello = (_req: IncomingMessage, res: ServerResponse) => res.end('hello');
+const notFound = (_req: IncomingMessage, _res: ServerResponse, next: (err?: unknown) => void) => next(createError(404));
+// Logging is not what is measured here.
+const quiet = () => errorHandler({ log: () => {} });
+const guarded = (handler: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void) => {
+  const errors = quiet();
+  return createServer(chain(errors, handler, errors.terminal));
+};
+
+const servers = {
+  'stream: chain': () => createServer(chain(stream)),
+  'stream: chain + error-handler': () => guarded(stream),
+  'hello: chain': () => createServer(chain(hello)),
+  'hello: chain + error-handler': () => guarded(hello),
+  '404: finalhandler (end of chain)': () => createServer(chain({ onError: () => {} }, notFound)),
+  '404: Koa 3 default': () => {
+    const app = new Koa();
+    app.silent = true;
+    app.use((ctx) => ctx.throw(404));
+    return createServer(app.callback());
+  },
+  '404: error-handler': () => guarded(notFound),
+};
+type Case = keyof typeof servers;
+
+if (childCase !== undefined) {
+  serveForParent(servers[childCase as Case]());
+} else {
+  const file = fileURLToPath(import.meta.url);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+
+  // 1. The large stream.
+  const streamCases: Case[] = ['stream: chain', 'stream: chain + error-handler'];
+  const streamed = new Map<Case, { mbps: number; rssGrowth: number }[]>();
+  console.log(`1. one streamed response of ${STREAM_BYTES / 2 ** 20} MiB; ${rounds} rounds, median\n`);
+  for (let round = 0; round < rounds; round++) {
+    for (const name of streamCases) {
+      const server = await startServer(file, name);
+      const result = await streamOnce(server);
+      await stopServer(server);
+      streamed.set(name, [...(streamed.get(name) ?? []), result]);
+    }
+  }
+  const baseline = median(streamed.get('stream: chain')!.map((r) => r.mbps));
+  printTable(
+    streamCases.map((name) => {
+      const mbps = median(streamed.get(name)!.map((r) => r.mbps));
+      return { server: name, 'MiB/s': mbps, 'vs without': mbps / baseline, 'RSS growth MiB (max)': Math.max(...streamed.get(name)!.map((r) => r.rssGrowth)) };
+    }),
+  );
+
+  // 2 and 3. Small responses under load.
+  for (const [title, cases] of [
+    ['2. a small 200 response', ['hello: chain', 'hello: chain + error-handler']],
+    ['3. 404 error responses', ['404: finalhandler (end of chain)', '404: Koa 3 default', '404: error-handler']],
+  ] as [string, Case[]][]) {
+    console.log(`\n${title}; ${rounds} rounds of ${seconds}s, 50 connections, median\n`);
+    const results = new Map<Case, { rps: number; cpu: number }[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const name of cases) {
+        const server = await startServer(file, name);
+        await measure(server, { connections: 50, seconds: 1 }); // warm-up
+        const { requestsPerSecond, cpuPerRequest } = await measure(server, { connections: 50, seconds });
+        await stopServer(server);
+        results.set(name, [...(results.get(name) ?? []), { rps: requestsPerSecond, cpu: cpuPerRequest }]);
+      }
+    }
+    const first = median(results.get(cases[0]!)!.map((r) => r.rps));
+    const firstCpu = median(results.get(cases[0]!)!.map((r) => r.cpu));
+    printTable(
+      cases.map((name) => {
+        const rps = median(results.get(name)!.map((r) => r.rps));
+        const cpu = median(results.get(name)!.map((r) => r.cpu));
+        return { server: name, 'req/s': rps, 'CPU µs/req': cpu, [`req/s vs ${cases[0]!.split(': ')[1]}`]: rps / first, 'CPU vs first': cpu / firstCpu };
+      }),
+    );
+  }
+}
+
+/** Downloads the stream once, sampling the server's RSS every 50 ms. */
+async function streamOnce(server: Awaited<ReturnType<typeof startServer>>): Promise<{ mbps: number; rssGrowth: number }> {
+  const before = await rssOf(server.child);
+  let peak = before;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, await rssOf(server.child));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  const started = process.hrtime.bigint();
+  const received = await new Promise<number>((resolve, reject) => {
+    get(`http://127.0.0.1:${server.port}/`, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => resolve(bytes));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  sampling = false;
+  await sampler;
+  if (received !== STREAM_BYTES) throw new Error(`received ${received} of ${STREAM_BYTES} bytes`);
+  return { mbps: received / 2 ** 20 / seconds, rssGrowth: (peak - before) / 2 ** 20 };
+}
+
+/** The server's resident set size, asked over IPC (serveForParent answers 'usage'). */
+function rssOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('message', (message: { memory: NodeJS.MemoryUsage }) => resolve(message.memory.rss));
+    child.send('usage');
+  });
+}
