@@ -1,7 +1,7 @@
 // @unblock/error-handler with the frameworks users already have: inside
 // Express 4/5 (app, router and route level) beside Express's own error
-// handler or in its place, around a whole Express app in a chain, and inside
-// Koa 2/3 through toKoa.
+// handler or in its place, around a whole Express app in a chain, inside
+// Connect 3, and inside Koa 2/3 through toKoa.
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
@@ -10,6 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { chain } from '@unblock/chain';
 import { errorHandler } from '@unblock/error-handler';
 import { toKoa } from '@unblock/koa';
+import connect from 'connect';
 import type { RequestHandler } from 'express';
 import createError from 'http-errors';
 import { expressVersions, expressWith, koaErrors, koaVersions, levels } from './support/frameworks.js';
@@ -106,6 +107,26 @@ for (const [version, express] of expressVersions) {
     });
   });
 }
+
+describe('@unblock/error-handler inside Connect 3', () => {
+  it('should render errors of mounted middleware and destroy a response whose piped stream fails', async (t) => {
+    const logged: unknown[] = [];
+    const errors = errorHandler({ log: (err) => logged.push(err) });
+    const app = connect();
+    app.use(errors);
+    app.use('/fail', () => {
+      throw createError(404, 'no such order');
+    });
+    app.use('/stream', (_req: IncomingMessage, res: ServerResponse) => failingStream(res));
+    app.use(errors.terminal);
+    const { url } = await serve(t, app);
+    const res = await fetch(`${url}/fail`, { headers: problemJson });
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { detail: string }).detail, 'no such order');
+    await assertFailsMidStream(`${url}/stream`);
+    assert.equal((logged.at(-1) as Error).message, 'disk went away');
+  });
+});
 
 for (const [version, Koa] of koaVersions) {
   describe(`@unblock/error-handler inside ${version} through toKoa`, () => {
