@@ -113,6 +113,27 @@ for (const [version, express] of expressVersions) {
     });
 
     for (const [koaVersion, Koa] of koaVersions) {
+      it(`should mount a ${koaVersion} app with fromKoa in ${version}, where it never falls through`, async (t) => {
+        const koa = new Koa();
+        koa.use(async (ctx, next) => {
+          if (ctx.path === '/items') ctx.body = { url: ctx.url, originalUrl: (ctx.req as Req).originalUrl };
+          else await next();
+        });
+        let fellThrough = false;
+        const app = express();
+        app.use('/shop', fromKoa(koa));
+        app.use('/shop', (_req, res) => {
+          fellThrough = true;
+          res.send('express');
+        });
+        const { url } = await serve(t, app);
+        assert.deepEqual(await (await fetch(`${url}/shop/items?x=1`)).json(), { url: '/items?x=1', originalUrl: '/shop/items?x=1' });
+        const missing = await fetch(`${url}/shop/other`);
+        assert.equal(missing.status, 404);
+        assert.equal(await missing.text(), 'Not Found');
+        assert.equal(fellThrough, false);
+      });
+
       it(`should run a ${koaVersion} app through fromKoa, in a chain and mounted in ${version}`, async (t) => {
         const koa = new Koa();
         koa.use((ctx) => {

@@ -145,6 +145,20 @@ describe('Fastify 5 with @fastify/middie', () => {
     });
   });
 
+  describe('Fastify alone', () => {
+    it('should already destroy a response whose body stream fails', async (t) => {
+      const app = Fastify();
+      app.get('/stream', async (_request, reply) => {
+        const body = new Readable({ read() {} });
+        body.push('first chunk\n');
+        setTimeout(() => body.destroy(new Error('disk went away')), 20);
+        return reply.type('text/plain').send(body);
+      });
+      const url = await listen(t, app);
+      await assertFails(`${url}/stream`);
+    });
+  });
+
   describe('@unblock/koa fromKoa', () => {
     it('should serve a Koa app under a prefix, which answers its own 404s', async (t) => {
       const koa = new Koa();
