@@ -117,7 +117,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
         return;
       }
       const result = { bytes, body, decoded: decompressor !== undefined };
-      if (settings.replay) replay(req, bytes, () => onBody(result));
+      if (settings.replay) replay(req, res, bytes, () => onBody(result));
       else onBody(result);
     });
   });

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, finished } from 'node:stream';
 
 interface ReadableInternals {
@@ -20,8 +20,13 @@ const { ReadableState } = Readable as unknown as {
  * The first read has to be entirely over first: it ends with an automatic
  * destroy (and the request's 'close' event) that would otherwise act on the
  * new state and take the replay for an aborted request.
+ *
+ * A replay nobody has started to read when the response finishes is dumped,
+ * as Node dumps an unread body: until the request stream ends, Node keeps
+ * the request (and its body) referenced from the connection, so an idle
+ * kept-alive connection would otherwise hold its last body.
  */
-export function replay(req: IncomingMessage, body: Buffer, done: () => void): void {
+export function replay(req: IncomingMessage, res: ServerResponse, body: Buffer, done: () => void): void {
   const cleanup = finished(req, { writable: false }, () => {
     cleanup();
     const internals = req as unknown as ReadableInternals;
@@ -30,6 +35,9 @@ export function replay(req: IncomingMessage, body: Buffer, done: () => void): vo
     internals._readableState = new ReadableState({ highWaterMark: internals._readableState.highWaterMark, emitClose: false }, req, false) as ReadableInternals['_readableState'];
     if (body.length > 0) req.push(body);
     req.push(null);
+    res.once('finish', () => {
+      if (req.readableFlowing === null && !req.readableDidRead) req.resume();
+    });
     done();
   });
 }

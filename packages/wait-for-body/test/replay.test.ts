@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import bodyParser from 'body-parser';
 import { waitForBody, type RequestWithBody } from '../src/index.js';
-import { post, serveChain } from './helpers.js';
+import { eventually, post, serveChain } from './helpers.js';
 
 type Next = (err?: unknown) => void;
 
@@ -120,6 +120,36 @@ describe('waitForBody({ replay })', () => {
       assert.equal(await (await post(url, 'x')).text(), 'ok');
       await done;
       assert.equal(closes, 1);
+    });
+
+    it('should dump a replay nobody read once the response has finished, as Node dumps an unread body', async (t) => {
+      let request: IncomingMessage | undefined;
+      const { url } = await serveChain(t, waitForBody(), (req: IncomingMessage, res: ServerResponse) => {
+        request = req;
+        assert.equal(req.readableEnded, false);
+        res.end('answered');
+      });
+      // Kept alive: until the request stream ends, the connection keeps the request and its body.
+      assert.equal(await (await post(url, 'unread')).text(), 'answered');
+      await eventually(() => request!.readableEnded, 'the replay to be dumped');
+      assert.equal((request as RequestWithBody).body.toString(), 'unread');
+    });
+
+    it('should leave a replay alone that a reader has started on', async (t) => {
+      let read: Promise<string> | undefined;
+      const { url } = await serveChain(t, waitForBody(), (req: IncomingMessage, res: ServerResponse) => {
+        req.pause();
+        res.end('answered first');
+        read = new Promise((resolve) =>
+          setTimeout(async () => {
+            let text = '';
+            for await (const chunk of req) text += (chunk as Buffer).toString();
+            resolve(text);
+          }, 30),
+        );
+      });
+      assert.equal(await (await post(url, 'read later')).text(), 'answered first');
+      assert.equal(await read, 'read later');
     });
 
     it('should keep a kept-alive connection working across replayed requests', async (t) => {
