@@ -3,7 +3,8 @@
 //  1. One large streamed response (1 GiB by default) through
 //     chain(errorHandler, stream, terminal) against chain(stream): client
 //     throughput and the server's resident memory growth.
-//  2. A small 200 response with and without the error handler (autocannon).
+//  2. A small 200 response with and without the error handler, by hand on
+//     node:http and in a chain (autocannon).
 //  3. 404 error responses: ours against finalhandler (the end of a chain, as
 //     in Connect and Express) and Koa 3's default (autocannon).
 // Each server runs in its own process. Run: npm run bench -- error-handler
@@ -44,6 +45,11 @@ const guarded = (handler: (req: IncomingMessage, res: ServerResponse, next: (err
 const servers = {
   'stream: chain': () => createServer(chain(stream)),
   'stream: chain + error-handler': () => guarded(stream),
+  'hello: node:http': () => createServer(hello),
+  'hello: node:http + error-handler': () => {
+    const errors = quiet();
+    return createServer((req, res) => errors(req, res, () => hello(req, res)));
+  },
   'hello: chain': () => createServer(chain(hello)),
   'hello: chain + error-handler': () => guarded(hello),
   '404: finalhandler (end of chain)': () => createServer(chain({ onError: () => {} }, notFound)),
@@ -63,8 +69,22 @@ if (childCase !== undefined) {
   const file = fileURLToPath(import.meta.url);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+  // BENCH_PARTS=2,3 runs only those parts.
+  const parts = (process.env.BENCH_PARTS ?? '1,2,3').split(',').map(Number);
 
   // 1. The large stream.
+  if (parts.includes(1)) await benchStream(file, rounds);
+
+  // 2 and 3. Small responses under load.
+  for (const [part, title, cases] of [
+    [2, '2. a small 200 response', ['hello: node:http', 'hello: node:http + error-handler', 'hello: chain', 'hello: chain + error-handler']],
+    [3, '3. 404 error responses', ['404: finalhandler (end of chain)', '404: Koa 3 default', '404: error-handler']],
+  ] as [number, string, Case[]][]) {
+    if (parts.includes(part)) await benchLoad(file, title, cases, rounds, seconds);
+  }
+}
+
+async function benchStream(file: string, rounds: number): Promise<void> {
   const streamCases: Case[] = ['stream: chain', 'stream: chain + error-handler'];
   const streamed = new Map<Case, { mbps: number; rssGrowth: number }[]>();
   console.log(`1. one streamed response of ${STREAM_BYTES / 2 ** 20} MiB; ${rounds} rounds, median\n`);
@@ -83,33 +103,29 @@ if (childCase !== undefined) {
       return { server: name, 'MiB/s': mbps, 'vs without': mbps / baseline, 'RSS growth MiB (max)': Math.max(...streamed.get(name)!.map((r) => r.rssGrowth)) };
     }),
   );
+}
 
-  // 2 and 3. Small responses under load.
-  for (const [title, cases] of [
-    ['2. a small 200 response', ['hello: chain', 'hello: chain + error-handler']],
-    ['3. 404 error responses', ['404: finalhandler (end of chain)', '404: Koa 3 default', '404: error-handler']],
-  ] as [string, Case[]][]) {
-    console.log(`\n${title}; ${rounds} rounds of ${seconds}s, 50 connections, median\n`);
-    const results = new Map<Case, { rps: number; cpu: number }[]>();
-    for (let round = 0; round < rounds; round++) {
-      for (const name of cases) {
-        const server = await startServer(file, name);
-        await measure(server, { connections: 50, seconds: 1 }); // warm-up
-        const { requestsPerSecond, cpuPerRequest } = await measure(server, { connections: 50, seconds });
-        await stopServer(server);
-        results.set(name, [...(results.get(name) ?? []), { rps: requestsPerSecond, cpu: cpuPerRequest }]);
-      }
+async function benchLoad(file: string, title: string, cases: Case[], rounds: number, seconds: number): Promise<void> {
+  console.log(`\n${title}; ${rounds} rounds of ${seconds}s, 50 connections, median\n`);
+  const results = new Map<Case, { rps: number; cpu: number }[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const name of cases) {
+      const server = await startServer(file, name);
+      await measure(server, { connections: 50, seconds: 1 }); // warm-up
+      const { requestsPerSecond, cpuPerRequest } = await measure(server, { connections: 50, seconds });
+      await stopServer(server);
+      results.set(name, [...(results.get(name) ?? []), { rps: requestsPerSecond, cpu: cpuPerRequest }]);
     }
-    const first = median(results.get(cases[0]!)!.map((r) => r.rps));
-    const firstCpu = median(results.get(cases[0]!)!.map((r) => r.cpu));
-    printTable(
-      cases.map((name) => {
-        const rps = median(results.get(name)!.map((r) => r.rps));
-        const cpu = median(results.get(name)!.map((r) => r.cpu));
-        return { server: name, 'req/s': rps, 'CPU µs/req': cpu, [`req/s vs ${cases[0]!.split(': ')[1]}`]: rps / first, 'CPU vs first': cpu / firstCpu };
-      }),
-    );
   }
+  const first = median(results.get(cases[0]!)!.map((r) => r.rps));
+  const firstCpu = median(results.get(cases[0]!)!.map((r) => r.cpu));
+  printTable(
+    cases.map((name) => {
+      const rps = median(results.get(name)!.map((r) => r.rps));
+      const cpu = median(results.get(name)!.map((r) => r.cpu));
+      return { server: name, 'req/s': rps, 'CPU µs/req': cpu, 'req/s vs first': rps / first, 'CPU vs first': cpu / firstCpu };
+    }),
+  );
 }
 
 /** Downloads the stream once, sampling the server's RSS every 50 ms. */

@@ -18,6 +18,8 @@ interface Settings extends Disclosure {
 interface ResponseState {
   /** An error response was started or the response was destroyed: later errors are only logged. */
   settled: boolean;
+  /** This handler destroyed the response: its connection closing is not a client that left. */
+  destroyed: boolean;
   /** Errors already logged, so that one error arriving by two paths (a stream and next(err)) is logged once. */
   logged: Set<unknown> | undefined;
   /** Streams piped into the response, still attached. */
@@ -33,7 +35,12 @@ interface Watcher {
   onSourceError: ((err: unknown) => void) | undefined;
 }
 
-const states = new WeakMap<ServerResponse, ResponseState>();
+// Kept on the response under a symbol rather than in a WeakMap: a WeakMap
+// entry whose value reaches its key (state → req → res) is an ephemeron the
+// garbage collector must trace specially, which cost several times more per
+// request in our measurements.
+const kState = Symbol('unblock.errorHandler.state');
+type WithState = ServerResponse & { [kState]?: ResponseState };
 
 // Representation and caching headers of the response that failed: they
 // describe a body that will not be sent. Others (CORS, Set-Cookie, security
@@ -109,12 +116,7 @@ export function errorHandler<Req extends IncomingMessage = IncomingMessage, Res 
 }
 
 function stateOf(res: ServerResponse): ResponseState {
-  let state = states.get(res);
-  if (state === undefined) {
-    state = { settled: false, logged: undefined, sources: undefined, watcher: undefined };
-    states.set(res, state);
-  }
-  return state;
+  return ((res as WithState)[kState] ??= { settled: false, destroyed: false, logged: undefined, sources: undefined, watcher: undefined });
 }
 
 // The listeners are shared functions, not closures per request: a healthy
@@ -130,13 +132,13 @@ function watch(settings: Settings, req: IncomingMessage, res: ServerResponse): v
 }
 
 function onResponseError(this: ServerResponse, err: unknown): void {
-  const { settings, req } = states.get(this)!.watcher!;
+  const { settings, req } = stateOf(this).watcher!;
   handleError(settings, err, req, this);
 }
 
 function onPipe(this: ServerResponse, source: Readable): void {
   const res = this;
-  const state = states.get(res)!;
+  const state = stateOf(res);
   const watcher = state.watcher!;
   if (state.sources === undefined) {
     state.sources = new Set();
@@ -148,7 +150,7 @@ function onPipe(this: ServerResponse, source: Readable): void {
 }
 
 function onUnpipe(this: ServerResponse, source: Readable): void {
-  const state = states.get(this)!;
+  const state = stateOf(this);
   state.sources!.delete(source);
   // A stream the app takes back while the response goes on is its own
   // business again. One left over when the response ended or its client
@@ -165,17 +167,22 @@ function handleError(settings: Settings, err: unknown, req: IncomingMessage, res
   // onFinished.isFinished is also true when the connection is gone. A
   // response destroyed with an error (by stream.pipeline, say) failed on
   // the server's side; one destroyed without, by its client.
-  const clientGone = !responseEnded && !state.settled && onFinished.isFinished(res) && !res.errored;
+  const clientGone = !responseEnded && !state.destroyed && onFinished.isFinished(res) && !res.errored;
   const info: LogInfo = { status, headersSent: res.headersSent, responseEnded, clientGone };
 
-  if (state.settled || responseEnded || clientGone || res.headersSent || res.destroyed) {
+  // Answered already (or being answered by an async renderer): a second
+  // error, or the same one by a second path, is only logged.
+  if (state.settled) {
     report(settings, state, err, req, info);
-    if (!responseEnded && !res.destroyed) res.destroy();
-    state.settled = true;
     return;
   }
   state.settled = true;
   report(settings, state, err, req, info);
+  if (responseEnded) return;
+  if (clientGone || res.headersSent || res.destroyed) {
+    abort(state, res);
+    return;
+  }
   respond(settings, state, err, req, res, status);
 }
 
@@ -183,20 +190,19 @@ function respond(settings: Settings, state: ResponseState, err: unknown, req: In
   const details = detailsOf(err, req, status, settings);
   const fail = (cause: unknown) => {
     report(settings, state, new RenderFailedError(err, cause), req, { status: 500, headersSent: res.headersSent, responseEnded: res.writableEnded, clientGone: false });
-    sendBare500(req, res);
+    sendBare500(state, req, res);
   };
   const send = (rendered: RenderedError | undefined) => {
     // An async renderer gives the response time to be torn down meanwhile.
     if (res.headersSent || res.destroyed) {
-      if (!res.writableEnded) res.destroy();
-      return;
-    }
-    const { type, body } = rendered ?? renderDefault(details);
-    if (typeof type !== 'string' || !(typeof body === 'string' || body instanceof Uint8Array)) {
-      fail(new TypeError('render must return { type: string, body: string | Uint8Array } or undefined'));
+      abort(state, res);
       return;
     }
     try {
+      const { type, body } = rendered ?? renderDefault(details);
+      if (typeof type !== 'string' || !(typeof body === 'string' || body instanceof Uint8Array)) {
+        throw new TypeError('render must return { type: string, body: string | Uint8Array } or undefined');
+      }
       writeErrorResponse(settings, state, err, req, res, status, details.title, type, body);
     } catch (thrown) {
       fail(thrown);
@@ -279,9 +285,9 @@ function settleRequestBody(req: IncomingMessage, res: ServerResponse, limit: num
   req.resume();
 }
 
-function sendBare500(req: IncomingMessage, res: ServerResponse): void {
+function sendBare500(state: ResponseState, req: IncomingMessage, res: ServerResponse): void {
   if (res.headersSent || res.destroyed) {
-    if (!res.writableEnded) res.destroy();
+    abort(state, res);
     return;
   }
   try {
@@ -298,8 +304,15 @@ function sendBare500(req: IncomingMessage, res: ServerResponse): void {
     if (req.method === 'HEAD') res.end();
     else res.end(BARE_500);
   } catch {
-    res.destroy();
+    abort(state, res);
   }
+}
+
+/** The status can no longer change: only a destroyed response tells the client it failed. */
+function abort(state: ResponseState, res: ServerResponse): void {
+  if (res.destroyed || res.writableEnded) return;
+  state.destroyed = true;
+  res.destroy();
 }
 
 function report(settings: Settings, state: ResponseState, err: unknown, req: IncomingMessage, info: LogInfo): void {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Readable } from 'node:stream';
 import createError from 'http-errors';
 import { errorHandler, optionsSchema } from '../src/index.js';
 import { rawRequest } from '../../../test/support/http.js';
@@ -211,6 +212,27 @@ describe('errorHandler(options) before headers are sent', () => {
       });
       assert.equal(await (await fetch(`${url}/custom`)).text(), 'custom');
       assert.equal(await (await fetch(`${url}/default`)).text(), '410 Gone\n');
+    });
+
+    it('should answer once when the same error also arrives by a second path while it renders', async (t) => {
+      const { url, logged } = await serveWithErrorHandler(
+        t,
+        (_req, res, next) => {
+          const source = new Readable({ read() { this.destroy(createError(404, 'no such file')); } });
+          source.on('error', next);
+          source.pipe(res);
+        },
+        {
+          render: async () => {
+            await new Promise((resolve) => setTimeout(resolve, 30));
+            return { type: 'text/plain', body: 'rendered once' };
+          },
+        },
+      );
+      const res = await fetch(url);
+      assert.equal(res.status, 404);
+      assert.equal(await res.text(), 'rendered once');
+      assert.equal(logged.length, 1);
     });
 
     for (const [what, render] of [
