@@ -309,12 +309,12 @@ class Exchange {
   private onMessage(message: MainMessage): void {
     switch (message.type) {
       case 'body':
-        this.received += message.chunk.byteLength;
-        this.req.push(Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength));
+        this.bodyQueue.push(Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength));
+        this.pumpBody();
         break;
       case 'end':
-        this.req.complete = true;
-        this.req.push(null);
+        this.bodyEnded = true;
+        this.pumpBody();
         break;
       case 'abort':
         this.abortLocally();
@@ -322,8 +322,29 @@ class Exchange {
     }
   }
 
-  private received = 0;
-  private acknowledged = 0;
+  /** Streamed body chunks that arrived while req's buffer was full. */
+  private readonly bodyQueue: Buffer[] = [];
+  private bodyWanted = true;
+  private bodyEnded = false;
+
+  /**
+   * Moves arrived chunks into req while it wants more, and acknowledges them
+   * to the main thread, which keeps at most a window of unacknowledged bytes
+   * in flight: memory stays bounded however slowly the handler reads.
+   */
+  private pumpBody(): void {
+    let moved = 0;
+    while (this.bodyWanted && this.bodyQueue.length > 0) {
+      const chunk = this.bodyQueue.shift()!;
+      moved += chunk.byteLength;
+      this.bodyWanted = this.req.push(chunk);
+    }
+    if (moved > 0) this.sink.pull(moved);
+    if (this.bodyEnded && this.bodyQueue.length === 0 && !this.req.complete) {
+      this.req.complete = true;
+      this.req.push(null);
+    }
+  }
 
   private createRequest(context: Extract<MainMessage, { type: 'context' }> | undefined): IncomingMessage {
     const { head, body, bodyIsReqBody, streamBody } = this.task;
@@ -340,14 +361,9 @@ class Exchange {
     if (context?.forwarded !== undefined) Object.assign(req, { forwarded: context.forwarded });
     if (context?.body !== undefined) Object.assign(req, { body: context.body });
     if (streamBody) {
-      // Acknowledge what the handler consumed; the main thread keeps at most
-      // a window of unacknowledged bytes in flight.
       req._read = () => {
-        const consumed = this.received - req.readableLength;
-        if (consumed > this.acknowledged) {
-          this.sink.pull(consumed - this.acknowledged);
-          this.acknowledged = consumed;
-        }
+        this.bodyWanted = true;
+        this.pumpBody();
       };
     } else {
       req._read = () => {};

@@ -283,9 +283,19 @@ class Relay {
 
   private readonly onBodyData = (chunk: Buffer): void => {
     if (this.ended) return;
-    const copy = new Uint8Array(chunk);
-    this.post({ type: 'body', chunk: copy }, [copy.buffer]);
-    this.unacknowledged += copy.byteLength;
+    // Cloned when the chunk fills most of its backing store (chunks read from
+    // the socket do): the bytes are copied into the worker's heap and this
+    // thread allocates nothing. A small slice of a big buffer is copied out
+    // and moved instead, since cloning copies the whole backing store.
+    // (Moving the socket's own buffer leaves a detached husk whose memory
+    // this thread's GC does not see: it piles up.)
+    if (chunk.byteLength * 2 >= chunk.buffer.byteLength) {
+      this.post({ type: 'body', chunk });
+    } else {
+      const copy = new Uint8Array(chunk);
+      this.post({ type: 'body', chunk: copy }, [copy.buffer]);
+    }
+    this.unacknowledged += chunk.byteLength;
     if (this.unacknowledged >= this.settings.highWaterMark) this.req.pause();
   };
 
