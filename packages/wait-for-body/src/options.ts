@@ -4,6 +4,7 @@ import iconv from 'iconv-lite';
 import ms from 'ms';
 import typeis from 'type-is';
 import { invalidOption } from './errors.js';
+import { canReplay } from './replay.js';
 import { DURATION_PATTERN, SIZE_PATTERN } from './schema.js';
 
 export interface WaitForBodyOptions {
@@ -80,6 +81,7 @@ export function toSettings(options: WaitForBodyOptions): Settings {
   const { inflate = true, replay = true, verify, encoding = false } = options;
   if (typeof inflate !== 'boolean') throw invalidOption(`inflate must be a boolean, got ${typeof inflate}`);
   if (typeof replay !== 'boolean') throw invalidOption(`replay must be a boolean, got ${typeof replay}`);
+  if (replay && !canReplay) throw invalidOption('replay needs stream.Readable.ReadableState, which this Node does not have: set replay: false');
   if (verify !== undefined && typeof verify !== 'function') throw invalidOption(`verify must be a function, got ${typeof verify}`);
   return {
     limit: toBytes('limit', options.limit ?? DEFAULT_LIMIT),

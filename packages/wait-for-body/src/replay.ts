@@ -8,8 +8,11 @@ interface ReadableInternals {
 // Not in the typings, but exported by node:stream since streams2 and used by
 // the readable-stream package: the state object behind every Readable.
 const { ReadableState } = Readable as unknown as {
-  ReadableState: new (options: { highWaterMark: number; emitClose: boolean }, stream: Readable, isDuplex: boolean) => unknown;
+  ReadableState?: new (options: { highWaterMark: number; emitClose: boolean }, stream: Readable, isDuplex: boolean) => unknown;
 };
+
+/** False on a Node that would no longer expose it: `replay` is then refused when the middleware is built, not at request time. */
+export const canReplay = typeof ReadableState === 'function';
 
 /**
  * Makes `req` readable again, from its start, as a stream of `body`: a fresh
@@ -32,7 +35,7 @@ export function replay(req: IncomingMessage, res: ServerResponse, body: Buffer, 
     const internals = req as unknown as ReadableInternals;
     // 'close' was emitted once already, when the body was first read: a
     // second one would tell listeners the request closed twice.
-    internals._readableState = new ReadableState({ highWaterMark: internals._readableState.highWaterMark, emitClose: false }, req, false) as ReadableInternals['_readableState'];
+    internals._readableState = new ReadableState!({ highWaterMark: internals._readableState.highWaterMark, emitClose: false }, req, false) as ReadableInternals['_readableState'];
     if (body.length > 0) req.push(body);
     req.push(null);
     res.once('finish', () => {

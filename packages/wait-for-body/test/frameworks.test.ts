@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { RequestHandler } from 'express';
+import multer from 'multer';
 import { waitForBody } from '../src/index.js';
-import { expressErrorRecorder, expressVersions, expressWith, levels } from '../../../test/support/frameworks.js';
+import { expressErrorRecorder, expressVersions, expressWith, levels, type ConnectMiddleware } from '../../../test/support/frameworks.js';
 import { serve } from '../../../test/support/http.js';
 import { codes, post } from './helpers.js';
 
@@ -67,6 +68,22 @@ for (const [name, express] of expressVersions) {
     });
   });
 }
+
+describe('waitForBody() before multer', () => {
+  it('should let multer parse a multipart upload from the replay', async (t) => {
+    const [, express5] = expressVersions[1];
+    const upload = multer({ storage: multer.memoryStorage() });
+    const { app, path } = expressWith(express5, 'route', [waitForBody({ limit: '1mb' }), upload.single('file') as unknown as ConnectMiddleware], (req, res) => {
+      res.json({ field: req.body.note, name: req.file?.originalname, size: req.file?.size, head: req.file?.buffer.subarray(0, 4).toString('hex') });
+    });
+    const { url } = await serve(t, app);
+    const form = new FormData();
+    form.append('note', 'hello');
+    form.append('file', new Blob([Buffer.from([0xde, 0xad, 0xbe, 0xef, ...Buffer.alloc(200_000)])]), 'blob.bin');
+    const res = await fetch(`${url}${path}`, { method: 'POST', body: form });
+    assert.deepEqual(await res.json(), { field: 'hello', name: 'blob.bin', size: 200_004, head: 'deadbeef' });
+  });
+});
 
 describe('waitForBody({ replay: false }) before Express 4 body-parser (1.x)', () => {
   it('should make body-parser fail with its stream.not.readable error instead of hanging', async (t) => {

@@ -90,6 +90,11 @@ describe('waitForBody(options)', () => {
       assert.equal(((await (await post(utf8.url, 'é')).json()) as Echoed).body, 'é');
     });
 
+    it('should remove a byte-order mark', async (t) => {
+      const { url } = await serveChain(t, waitForBody({ encoding: true }), echo);
+      assert.equal(((await (await post(url, Buffer.from('\ufeffbom', 'utf8'))).json()) as Echoed).body, 'bom');
+    });
+
     it('should refuse an unknown charset with 415 before reading', async (t) => {
       const { url, errors } = await serveChain(t, waitForBody({ encoding: true }), echo);
       const res = await post(url, 'x', { 'content-type': 'text/plain; charset=klingon' });
@@ -202,6 +207,13 @@ describe('waitForBody(options)', () => {
     it('should respond 415 for an unknown Content-Encoding', async (t) => {
       const { url, errors } = await serveChain(t, waitForBody(), echo);
       const res = await post(url, 'x', { 'content-encoding': 'compress' });
+      assert.equal(res.status, 415);
+      assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_ENCODING_UNSUPPORTED']);
+    });
+
+    it('should respond 415 for a list of codings', async (t) => {
+      const { url, errors } = await serveChain(t, waitForBody(), echo);
+      const res = await post(url, gzipSync(gzipSync('x')), { 'content-encoding': 'gzip, gzip' });
       assert.equal(res.status, 415);
       assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_ENCODING_UNSUPPORTED']);
     });
