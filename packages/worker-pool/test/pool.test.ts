@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { chain } from '@unblock/chain';
+import { createPool, offload, optionsSchema, poolOptionsSchema } from '../src/index.js';
+import { fixture, serveChain } from './helpers.js';
+
+const invalid = { name: 'TypeError', code: 'UNBLOCK_ERR_POOL_INVALID_OPTION' };
+
+describe('createPool(options)', () => {
+  it('should reject bad options with a TypeError and a code', () => {
+    for (const options of [
+      { maxThreads: 0 },
+      { maxThreads: 1.5 },
+      { minThreads: 3, maxThreads: 2 },
+      { maxQueue: -1 },
+      { idleTimeout: 'soon' },
+      { retryAfter: -5 },
+      { resourceLimits: { maxOldGenerationSizeMb: 0 } },
+      { resourceLimits: { heap: 10 } },
+      { maxThread: 2 },
+    ]) {
+      assert.throws(() => createPool(options as never), invalid, JSON.stringify(options));
+    }
+    assert.throws(() => createPool('4' as never), invalid);
+  });
+
+  it('should report stats: threads, queue, utilization and histograms of queue wait and run time', async () => {
+    const pool = createPool({ maxThreads: 1, maxQueue: 10 });
+    const served = await serveChain(offload(fixture('slow.mjs'), { pool, serverTiming: true }));
+    try {
+      const empty = pool.stats();
+      assert.equal(empty.maxThreads, 1);
+      assert.equal(empty.maxQueue, 10);
+      assert.equal(empty.queueWait.count, 0);
+      const responses = await Promise.all([1, 2, 3].map((id) => fetch(`${served.url}/?ms=30&id=${id}`)));
+      for (const res of responses) {
+        assert.equal(res.status, 200);
+        assert.match(res.headers.get('server-timing') ?? '', /^queue;dur=\d+(\.\d+)?$/);
+      }
+      const stats = pool.stats();
+      assert.equal(stats.threads, 1);
+      assert.equal(stats.pending, 0);
+      assert.equal(stats.queueSize, 0);
+      assert.equal(stats.completed, 3);
+      assert.equal(stats.queueWait.count, 3);
+      assert.equal(stats.runTime.count, 3);
+      assert.ok(stats.runTime.min >= 25, `runTime.min ${stats.runTime.min}`);
+      // The third request waited for the two before it.
+      assert.ok(stats.queueWait.max >= 50, `queueWait.max ${stats.queueWait.max}`);
+      assert.ok(stats.runTime.p99 >= stats.runTime.p50);
+      assert.ok(stats.utilization > 0 && stats.utilization <= 1);
+    } finally {
+      await served.close();
+      await pool.close();
+    }
+  });
+
+  it('should let many modules share one pool', async () => {
+    const pool = createPool({ maxThreads: 1 });
+    const served = await serveChain(chain().use('/echo', offload(fixture('echo.mjs'), { pool })).use(offload(fixture('slow.mjs'), { pool })));
+    try {
+      assert.equal((await fetch(`${served.url}/echo`)).status, 200);
+      assert.equal(await (await fetch(`${served.url}/?id=s`)).text(), 'done s');
+    } finally {
+      await served.close();
+      await pool.close();
+    }
+  });
+});
+
+describe('offload(module, options) options', () => {
+  const pool = createPool({ maxThreads: 1, minThreads: 0 });
+
+  it('should reject a module that is not a file URL or an absolute path, or does not exist', () => {
+    assert.throws(() => offload('./relative.js', { pool }), invalid);
+    assert.throws(() => offload('some-package', { pool }), invalid);
+    assert.throws(() => offload(new URL('https://example.com/handler.js'), { pool }), invalid);
+    assert.throws(() => offload(fixture('no-such-file.mjs'), { pool }), invalid);
+    assert.doesNotThrow(() => offload(fixture('echo.mjs').href, { pool }));
+    assert.doesNotThrow(() => offload(fixture('echo.mjs').pathname, { pool }));
+  });
+
+  it('should reject bad options with a TypeError and a code', () => {
+    for (const options of [
+      {},
+      { pool: {} },
+      { pool, timeout: 'never' },
+      { pool, kind: 'express' },
+      { pool, abortGrace: -1 },
+      { pool, highWaterMark: 0 },
+      { pool, highWaterMark: 'lots' },
+      { pool, serverTiming: 'yes' },
+      { pool, forward: 'user' },
+      { pool, inline: 1 },
+      { pool, timeOut: 5 },
+    ]) {
+      assert.throws(() => offload(fixture('echo.mjs'), options as never), invalid, JSON.stringify(Object.keys(options)));
+    }
+  });
+
+  it('should accept durations and sizes as numbers or strings', () => {
+    assert.doesNotThrow(() => offload(fixture('echo.mjs'), { pool, timeout: '5s', abortGrace: 250, highWaterMark: '256kb' }));
+    assert.doesNotThrow(() => offload(fixture('echo.mjs'), { inline: true, timeout: 0 }));
+  });
+
+  it('should export JSON Schemas that forbid unknown options', () => {
+    for (const schema of [optionsSchema, poolOptionsSchema]) {
+      assert.equal(schema.type, 'object');
+      assert.equal(schema.additionalProperties, false);
+    }
+    assert.deepEqual(Object.keys(optionsSchema.properties).sort(), ['abortGrace', 'highWaterMark', 'inline', 'kind', 'serverTiming', 'timeout']);
+    assert.deepEqual(Object.keys(poolOptionsSchema.properties).sort(), ['idleTimeout', 'maxQueue', 'maxThreads', 'minThreads', 'resourceLimits', 'retryAfter']);
+  });
+
+  after(() => pool.close());
+});
