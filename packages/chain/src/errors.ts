@@ -1,45 +1,46 @@
 // Errors follow the http-errors convention (status, statusCode, expose) with
 // a stable `code`, so any error handler renders them. See README, Errors.
 
-/** `next()` was called a second time by the same middleware; the second call is ignored. */
-export class NextCalledTwiceError extends Error {
-  readonly code = 'UNBLOCK_ERR_CHAIN_NEXT_TWICE';
+/** What every error of the chain carries: a stable code, a 500 status, and the middleware at fault. */
+export abstract class ChainError extends Error {
+  abstract readonly code: string;
   readonly status = 500;
   readonly statusCode = 500;
   readonly expose = false;
-  constructor(readonly middleware: string) {
-    super(`next() was called more than once by middleware "${middleware}"; the extra call was ignored`);
-    this.name = 'NextCalledTwiceError';
+  constructor(
+    readonly middleware: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** `next()` was called a second time by the same middleware; the second call is ignored. */
+export class NextCalledTwiceError extends ChainError {
+  readonly code = 'UNBLOCK_ERR_CHAIN_NEXT_TWICE';
+  constructor(middleware: string) {
+    super(middleware, `next() was called more than once by middleware "${middleware}"; the extra call was ignored`);
   }
 }
 
 /** A middleware threw, or its promise rejected, with a falsy value (`undefined`, `null`, `0` …). */
-export class EmptyRejectionError extends Error {
+export class EmptyRejectionError extends ChainError {
   readonly code = 'UNBLOCK_ERR_CHAIN_EMPTY_REJECTION';
-  readonly status = 500;
-  readonly statusCode = 500;
-  readonly expose = false;
   constructor(
-    readonly middleware: string,
+    middleware: string,
     readonly reason: unknown,
   ) {
-    super(`middleware "${middleware}" threw or rejected with ${String(reason)} instead of an Error`);
-    this.name = 'EmptyRejectionError';
+    super(middleware, `middleware "${middleware}" threw or rejected with ${String(reason)} instead of an Error`);
   }
 }
 
 /** A middleware (or its promise) failed after it had already called `next()`: nobody is left to pass it to. */
-export class ErrorAfterNextError extends Error {
+export class ErrorAfterNextError extends ChainError {
   readonly code = 'UNBLOCK_ERR_CHAIN_ERROR_AFTER_NEXT';
-  readonly status = 500;
-  readonly statusCode = 500;
-  readonly expose = false;
-  constructor(
-    readonly middleware: string,
-    override readonly cause: unknown,
-  ) {
-    super(`middleware "${middleware}" failed after it had called next(): ${cause instanceof Error ? cause.message : String(cause)}`);
-    this.name = 'ErrorAfterNextError';
+  constructor(middleware: string, cause: unknown) {
+    super(middleware, `middleware "${middleware}" failed after it had called next(): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
 
