@@ -31,9 +31,6 @@ export interface ReadResult {
 
 type Next = (err?: unknown) => void;
 
-// zstd arrived in Node 22.15 / 23.8; on older versions it is an unsupported encoding.
-const createZstdDecompress = (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-
 /**
  * Reads the whole body of `req` within the limits of `settings`, then calls
  * `onBody`; or passes an error to `next`, after which the rest of the upload
@@ -42,19 +39,25 @@ const createZstdDecompress = (zlib as { createZstdDecompress?: () => Transform }
 export function readBody(req: IncomingMessage, res: ServerResponse, settings: Settings, next: Next, onBody: (result: ReadResult) => void): void {
   const declared = declaredLength(req);
   let settled = false;
+  let continueUnanswered = awaitsContinue(res);
 
   const fail = (err: BodyError) => {
     settled = true;
-    // A client that is gone needs no discard, and gets no response anyway.
-    if (!(err instanceof BodyAbortedError || err instanceof BodyLengthMismatchError)) {
-      discardRest(req, res, {
-        declared,
-        drainLimit: settings.drainLimit,
-        timeout: settings.timeout,
-        reusable: !(err instanceof BodyTimeoutError) && !awaitsContinue(req, res),
-      });
-    }
-    process.nextTick(next, err);
+    // Deferred, so that it comes after whatever the event that failed is
+    // still running: raw-body's own listener or a pipe may pause the
+    // request after us in the same 'data' event, and the discard must win.
+    process.nextTick(() => {
+      // A client that is gone needs no discard, and gets no response anyway.
+      if (!(err instanceof BodyAbortedError || err instanceof BodyLengthMismatchError)) {
+        discardRest(req, res, {
+          declared,
+          drainLimit: settings.drainLimit,
+          timeout: settings.timeout,
+          reusable: !(err instanceof BodyTimeoutError) && !continueUnanswered,
+        });
+      }
+      next(err);
+    });
   };
 
   if (req.readableEncoding !== null) return fail(new BodyStreamEncodingError());
@@ -62,11 +65,8 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
   if (req.destroyed) return fail(abortError(req, declared, 0));
 
   const encoding = (req.headers['content-encoding'] || 'identity').trim().toLowerCase();
-  let decompressor: Transform | undefined;
-  if (encoding !== 'identity') {
-    decompressor = settings.inflate ? createDecompressor(encoding) : undefined;
-    if (decompressor === undefined) return fail(new UnsupportedContentEncodingError(encoding));
-  }
+  const createDecompressor = encoding === 'identity' ? undefined : decompressors.get(encoding);
+  if (encoding !== 'identity' && (!settings.inflate || createDecompressor === undefined)) return fail(new UnsupportedContentEncodingError(encoding));
   const charset = settings.defaultCharset === null ? null : (requestCharset(req) ?? settings.defaultCharset);
   if (charset !== null && !iconv.encodingExists(charset)) return fail(new UnsupportedCharsetError(charset));
   // The limit holds on the wire too: concatenated empty gzip members can
@@ -75,8 +75,12 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
 
   // With a 'checkContinue' listener on the server, Node leaves the interim
   // response to the application: the client sends nothing until it gets it.
-  if (awaitsContinue(req, res)) res.writeContinue();
+  if (continueUnanswered) {
+    res.writeContinue();
+    continueUnanswered = false;
+  }
 
+  const decompressor = createDecompressor?.();
   let received = 0;
   const stop = () => {
     clearTimeout(timer);
@@ -85,6 +89,8 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
     stopRawBody();
     if (decompressor !== undefined) {
       req.unpipe(decompressor);
+      // Data already in zlib's thread pool may still fail after raw-body stopped listening.
+      decompressor.on('error', ignore);
       decompressor.destroy();
     }
   };
@@ -190,7 +196,7 @@ function declaredLength(req: IncomingMessage): number | null {
 }
 
 /** The request said `Expect: 100-continue` and nobody has answered it yet. */
-function awaitsContinue(req: IncomingMessage, res: ServerResponse): boolean {
+function awaitsContinue(res: ServerResponse): boolean {
   // Node sets these two on the response when it parses the request (for
   // HTTP/1.1 only) and when `writeContinue()` is called; they are its own
   // record of the exchange, and there is no public one.
@@ -203,18 +209,14 @@ function requestCharset(req: IncomingMessage): string | undefined {
   return header === undefined ? undefined : contentType.parse(header).parameters.charset?.toLowerCase();
 }
 
-function createDecompressor(encoding: string): Transform | undefined {
-  switch (encoding) {
-    case 'gzip':
-    case 'x-gzip':
-      return zlib.createGunzip();
-    case 'deflate':
-      return zlib.createInflate();
-    case 'br':
-      return zlib.createBrotliDecompress();
-    case 'zstd':
-      return createZstdDecompress?.();
-    default:
-      return undefined;
-  }
-}
+// By Content-Encoding. zstd arrived in Node 22.15 / 23.8; before, it is an unsupported encoding.
+const decompressors = new Map<string, () => Transform>([
+  ['gzip', zlib.createGunzip],
+  ['x-gzip', zlib.createGunzip],
+  ['deflate', zlib.createInflate],
+  ['br', zlib.createBrotliDecompress],
+]);
+const createZstdDecompress = (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+if (createZstdDecompress !== undefined) decompressors.set('zstd', createZstdDecompress);
+
+function ignore(): void {}

@@ -61,15 +61,33 @@ describe('waitForBody() on the connection', () => {
       assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_TOO_LARGE']);
     });
 
-    it('should drain the rest of a body that crossed the limit while being read', async (t) => {
-      const { port } = await serveChain(t, waitForBody({ limit: 1000 }), say);
+    it('should drain the rest of a chunked body that crossed the limit while being read, then close', async (t) => {
+      let seen: IncomingMessage | undefined;
+      const remember = (req: IncomingMessage, _res: ServerResponse, next: Next) => {
+        seen = req;
+        next();
+      };
+      const { port } = await serveChain(t, remember, waitForBody({ limit: 1000 }), say);
       const client = await RawClient.open(t, port);
-      const body = chunked('q'.repeat(800), 'q'.repeat(800), 'q'.repeat(800));
-      await client.write(request('POST', '/', { 'transfer-encoding': 'chunked' }, body));
+      await client.write(request('POST', '/', { 'transfer-encoding': 'chunked' }, chunked('q'.repeat(800), 'q'.repeat(800), 'q'.repeat(800))));
       const [first] = await client.responses(1);
       assert.equal(first!.status, 413);
       // A chunked body may go on for ever: the connection is not promised to stay.
       assert.equal(first!.headers.connection, 'close');
+      // Read to its end, not left paused in the socket.
+      await eventually(() => seen!.readableEnded, 'the rest of the body to be drained');
+    });
+
+    it('should keep the connection when a compressed body decodes over the limit but fits drainLimit', async (t) => {
+      const { port, errors } = await serveChain(t, waitForBody({ limit: 1000 }), say);
+      const client = await RawClient.open(t, port);
+      const gz = gzipSync('g'.repeat(100_000));
+      await client.write(Buffer.concat([request('POST', '/', { 'content-length': gz.length, 'content-encoding': 'gzip' }, gz), request('POST', '/', { 'content-length': 5 }, 'after')]));
+      const [first, second] = await client.responses(2);
+      assert.equal(first!.status, 413);
+      assert.notEqual(first!.headers.connection, 'close');
+      assert.equal(second!.body, 'POST after');
+      assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_TOO_LARGE']);
     });
 
     it('should close the connection when the rest is over drainLimit', async (t) => {
