@@ -76,13 +76,19 @@ function run(ctx: KoaContextLike, name: string, timeout: number, call: (next: Ne
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let nextCalls = 0;
+    // The watch on the response and the timer are set only when the
+    // middleware returns without having decided: most call next() at once.
+    let watching = false;
+    let timer: NodeJS.Timeout | undefined;
 
     const settle = (): boolean => {
       if (settled) return false;
       settled = true;
-      clearTimeout(timer);
-      res.off('finish', onResponseOver);
-      res.off('close', onResponseOver);
+      if (watching) {
+        clearTimeout(timer);
+        res.off('finish', onResponseOver);
+        res.off('close', onResponseOver);
+      }
       return true;
     };
     // Back to Koa with nothing sent yet: Koa's 404 again unless the middleware chose a status.
@@ -134,9 +140,6 @@ function run(ctx: KoaContextLike, name: string, timeout: number, call: (next: Ne
       proceed().then(() => resolve(), reject);
     };
 
-    const timer = timeout > 0 ? setTimeout(onTimeout, timeout) : undefined;
-    res.once('finish', onResponseOver);
-    res.once('close', onResponseOver);
     try {
       const result = call(next);
       if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
@@ -145,6 +148,17 @@ function run(ctx: KoaContextLike, name: string, timeout: number, call: (next: Ne
     } catch (thrown) {
       fail(thrown || new EmptyRejectionError(name, thrown));
     }
+    if (settled) return;
+    // 'finish' and 'close' are emitted asynchronously, so none was missed
+    // during the call; a response over before it began is caught here.
+    if (res.writableFinished || res.destroyed) {
+      onResponseOver();
+      return;
+    }
+    watching = true;
+    res.once('finish', onResponseOver);
+    res.once('close', onResponseOver);
+    if (timeout > 0) timer = setTimeout(onTimeout, timeout);
   });
 }
 

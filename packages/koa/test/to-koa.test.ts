@@ -412,7 +412,7 @@ for (const [version, Koa] of koaVersions) {
         assert.equal(downstream, false);
       });
 
-      it('should complete the request when the client goes away, even with the bound off', async (t) => {
+      it('should complete the request when the client goes away, even with the bound off', { timeout: 5000 }, async (t) => {
         const app = new Koa();
         const errors = koaErrors(app);
         let completed: () => void;
@@ -438,6 +438,32 @@ for (const [version, Koa] of koaVersions) {
         socket.destroy();
         assert.equal(await completion, false);
         assert.deepEqual(errors, []);
+      });
+
+      it('should complete at once when the client went away before it began', { timeout: 5000 }, async (t) => {
+        let completed: (respond: boolean | undefined) => void;
+        const completion = new Promise<boolean | undefined>((resolve) => {
+          completed = resolve;
+        });
+        let received: () => void;
+        const requestReceived = new Promise<void>((resolve) => {
+          received = resolve;
+        });
+        const app = new Koa();
+        app.use(async (ctx, next) => {
+          received();
+          await once(ctx.res, 'close');
+          await next();
+          completed(ctx.respond);
+        });
+        app.use(toKoa(() => {}, { timeout: 0 }));
+        const server = await serve(t, app.callback());
+        const socket = connect(server.port, '127.0.0.1');
+        await once(socket, 'connect');
+        socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+        await requestReceived;
+        socket.destroy();
+        assert.equal(await completion, false);
       });
     });
 
