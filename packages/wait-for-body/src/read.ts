@@ -47,8 +47,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
     // still running: raw-body's own listener or a pipe may pause the
     // request after us in the same 'data' event, and the discard must win.
     process.nextTick(() => {
-      // A client that is gone needs no discard, and gets no response anyway.
-      if (!(err instanceof BodyAbortedError || err instanceof BodyLengthMismatchError)) {
+      if (ownsTheRest(err)) {
         discardRest(req, res, {
           declared,
           drainLimit: settings.drainLimit,
@@ -127,6 +126,15 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
       else onBody(result);
     });
   });
+}
+
+/**
+ * Whether the rest of the upload is this middleware's to discard after `err`.
+ * Not when the client is gone (nothing left, and no response reaches it), nor
+ * when another reader has the stream: it is theirs to finish.
+ */
+function ownsTheRest(err: BodyError): boolean {
+  return !(err instanceof BodyAbortedError || err instanceof BodyLengthMismatchError || err instanceof BodyAlreadyReadError || err instanceof BodyStreamEncodingError);
 }
 
 /** Calls `verify` when there is one, then `done`: with `rejected` and the reason when it threw or rejected. */

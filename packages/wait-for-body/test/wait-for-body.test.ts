@@ -296,6 +296,23 @@ describe('waitForBody(options)', () => {
       assert.equal((errors[0] as BodyError).expose, false);
     });
 
+    it('should leave the stream to a reader still reading it', async (t) => {
+      let total = 0;
+      let finished: Promise<void> | undefined;
+      const reader = (req: IncomingMessage, _res: ServerResponse, next: (err?: unknown) => void) => {
+        finished = new Promise((resolve) => req.on('end', resolve));
+        req.on('data', (chunk: Buffer) => (total += chunk.length));
+        req.once('data', () => next());
+      };
+      const answerWhenRead = async (err: unknown, _req: IncomingMessage, res: ServerResponse, _next: unknown) => {
+        await finished;
+        res.end(`${(err as BodyError).code} ${total}`);
+      };
+      const { url } = await serveChain(t, reader, waitForBody({ drainLimit: 1000, timeout: 5000 }), answerWhenRead);
+      const res = await post(url, Buffer.alloc(3_000_000));
+      assert.equal(await res.text(), 'UNBLOCK_ERR_BODY_ALREADY_READ 3000000');
+    });
+
     it('should fail with 500 STREAM_ENCODING_SET when req.setEncoding() was called', async (t) => {
       const { url, errors } = await serveChain(
         t,
