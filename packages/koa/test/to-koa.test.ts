@@ -9,7 +9,7 @@ import type { NextFunction, Request, Response } from 'express';
 import createError from 'http-errors';
 import Koa from 'koa';
 import { toKoa } from '../src/index.js';
-import { serve } from '../../../test/support/http.js';
+import { rawRequest, serve } from '../../../test/support/http.js';
 import { koaErrors, koaVersions } from '../../../test/support/frameworks.js';
 
 type BodyRequest = IncomingMessage & { body?: unknown; originalUrl?: string };
@@ -114,6 +114,41 @@ for (const [version, Koa] of koaVersions) {
         await delay(20);
         assert.deepEqual(events, ['end', 'upstream resumed']);
         assert.deepEqual(errors, []);
+      });
+    });
+
+    describe('on a kept-alive connection', () => {
+      it('should answer pipelined requests in turn, by the middleware and by Koa, and HEAD without a body', async (t) => {
+        const app = new Koa();
+        app.use(
+          toKoa((req, res, next) => {
+            if (req.url !== '/connect') return next();
+            res.setHeader('content-type', 'text/plain');
+            res.setHeader('content-length', '7');
+            res.end(req.method === 'HEAD' ? undefined : 'connect');
+          }),
+        );
+        app.use((ctx) => {
+          ctx.body = 'koa';
+        });
+        const server = await serve(t, app.callback());
+        const { text } = await rawRequest(
+          server.port,
+          'GET /connect HTTP/1.1\r\nHost: x\r\n\r\n' +
+            'GET /koa HTTP/1.1\r\nHost: x\r\n\r\n' +
+            'HEAD /connect HTTP/1.1\r\nHost: x\r\n\r\n' +
+            'GET /koa HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+        );
+        const responses = text.split(/(?=HTTP\/1\.1 )/);
+        assert.deepEqual(
+          responses.map((response) => [response.split('\r\n')[0], response.split('\r\n\r\n')[1]]),
+          [
+            ['HTTP/1.1 200 OK', 'connect'],
+            ['HTTP/1.1 200 OK', 'koa'],
+            ['HTTP/1.1 200 OK', ''],
+            ['HTTP/1.1 200 OK', 'koa'],
+          ],
+        );
       });
     });
 
