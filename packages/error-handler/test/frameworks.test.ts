@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import { chain } from '@unblock/chain';
 import { toKoa } from '@unblock/koa';
+import connect from 'connect';
 import express from 'express';
 import express4 from 'express4';
 import createError from 'http-errors';
@@ -124,6 +125,46 @@ for (const [version, createApp] of [
     });
   });
 }
+
+describe('errors.terminal alone at the end of an existing app', () => {
+  it('should render, log and abort as the pair does', async (t) => {
+    const { options, logged } = collecting();
+    const app = express();
+    app.get('/missing', (_req, _res, next) => next(createError(404)));
+    app.get('/late', (_req, res, next) => {
+      res.write('started');
+      setTimeout(() => next(new Error('too late')), 20);
+    });
+    app.use(errorHandler(options).terminal);
+    const { url } = await serve(t, app as never);
+    const res = await fetch(`${url}/missing`);
+    assert.equal(res.status, 404);
+    assert.equal(await res.text(), '404 Not Found\n');
+    await assert.rejects((await fetch(`${url}/late`)).text());
+    await eventually(() => logged.length === 2, 'both errors logged');
+    assert.deepEqual(
+      logged.map((entry) => entry.info.headersSent),
+      [false, true],
+    );
+  });
+});
+
+describe('errorHandler(options) in Connect', () => {
+  it('should render next(err) and abort a failing stream', async (t) => {
+    const { options } = collecting();
+    const errors = errorHandler(options);
+    const app = connect();
+    app.use(errors);
+    app.use('/stream', (_req: IncomingMessage, res: ServerResponse) => void brokenStream().pipe(res));
+    app.use((_req: IncomingMessage, _res: ServerResponse, next: (err?: unknown) => void) => next(createError(410)));
+    app.use(errors.terminal);
+    const { url, port } = await serve(t, app as never);
+    assert.equal((await fetch(`${url}/gone`)).status, 410);
+    const { text, closed } = await rawRequest(port, 'GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.ok(endsWithoutFinalChunk(text), JSON.stringify(text));
+    assert.ok(closed);
+  });
+});
 
 describe('errorHandler(options) in Express 5', () => {
   it('should render a rejection of an async handler', async (t) => {
