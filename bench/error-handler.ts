@@ -86,21 +86,32 @@ if (childCase !== undefined) {
 
 async function benchStream(file: string, rounds: number): Promise<void> {
   const streamCases: Case[] = ['stream: chain', 'stream: chain + error-handler'];
-  const streamed = new Map<Case, { mbps: number; rssGrowth: number }[]>();
-  console.log(`1. one streamed response of ${STREAM_BYTES / 2 ** 20} MiB; ${rounds} rounds, median\n`);
+  const streamed = new Map<Case, StreamResult[]>();
+  console.log(`1. one streamed response of ${STREAM_BYTES / 2 ** 20} MiB; ${rounds} rounds, median (range)\n`);
   for (let round = 0; round < rounds; round++) {
-    for (const name of streamCases) {
+    // ABBA order: whatever the first or second run of a round suffers from is shared.
+    for (const name of round % 2 === 0 ? streamCases : [...streamCases].reverse()) {
       const server = await startServer(file, name);
       const result = await streamOnce(server);
       await stopServer(server);
       streamed.set(name, [...(streamed.get(name) ?? []), result]);
     }
   }
-  const baseline = median(streamed.get('stream: chain')!.map((r) => r.mbps));
+  const of = (name: Case, key: 'mbps' | 'cpuPerGiB') => streamed.get(name)!.map((r) => r[key]);
+  const baseline = { mbps: median(of('stream: chain', 'mbps')), cpu: median(of('stream: chain', 'cpuPerGiB')) };
   printTable(
     streamCases.map((name) => {
-      const mbps = median(streamed.get(name)!.map((r) => r.mbps));
-      return { server: name, 'MiB/s': mbps, 'vs without': mbps / baseline, 'RSS growth MiB (max)': Math.max(...streamed.get(name)!.map((r) => r.rssGrowth)) };
+      const mbps = median(of(name, 'mbps'));
+      const cpu = median(of(name, 'cpuPerGiB'));
+      return {
+        server: name,
+        'MiB/s': mbps,
+        range: `${Math.min(...of(name, 'mbps')).toFixed(0)}–${Math.max(...of(name, 'mbps')).toFixed(0)}`,
+        'MiB/s vs without': mbps / baseline.mbps,
+        'server CPU s/GiB': cpu,
+        'CPU vs without': cpu / baseline.cpu,
+        'RSS growth MiB (max)': Math.max(...streamed.get(name)!.map((r) => r.rssGrowth)),
+      };
     }),
   );
 }
@@ -109,7 +120,8 @@ async function benchLoad(file: string, title: string, cases: Case[], rounds: num
   console.log(`\n${title}; ${rounds} rounds of ${seconds}s, 50 connections, median\n`);
   const results = new Map<Case, { rps: number; cpu: number }[]>();
   for (let round = 0; round < rounds; round++) {
-    for (const name of cases) {
+    // Each round starts with a different case, so that no case is always measured first or last.
+    for (const name of [...cases.slice(round % cases.length), ...cases.slice(0, round % cases.length)]) {
       const server = await startServer(file, name);
       await measure(server, { connections: 50, seconds: 1 }); // warm-up
       const { requestsPerSecond, cpuPerRequest } = await measure(server, { connections: 50, seconds });
@@ -128,14 +140,21 @@ async function benchLoad(file: string, title: string, cases: Case[], rounds: num
   );
 }
 
+interface StreamResult {
+  mbps: number;
+  /** Server CPU (user + system) seconds per GiB sent: less disturbed by other load on the machine than MiB/s. */
+  cpuPerGiB: number;
+  rssGrowth: number;
+}
+
 /** Downloads the stream once, sampling the server's RSS every 50 ms. */
-async function streamOnce(server: Awaited<ReturnType<typeof startServer>>): Promise<{ mbps: number; rssGrowth: number }> {
-  const before = await rssOf(server.child);
-  let peak = before;
+async function streamOnce(server: Awaited<ReturnType<typeof startServer>>): Promise<StreamResult> {
+  const before = await usageOf(server.child);
+  let peak = before.memory.rss;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      peak = Math.max(peak, await rssOf(server.child));
+      peak = Math.max(peak, (await usageOf(server.child)).memory.rss);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   })();
@@ -151,14 +170,16 @@ async function streamOnce(server: Awaited<ReturnType<typeof startServer>>): Prom
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   sampling = false;
   await sampler;
+  const after = await usageOf(server.child);
   if (received !== STREAM_BYTES) throw new Error(`received ${received} of ${STREAM_BYTES} bytes`);
-  return { mbps: received / 2 ** 20 / seconds, rssGrowth: (peak - before) / 2 ** 20 };
+  const cpu = (after.cpu.user - before.cpu.user + after.cpu.system - before.cpu.system) / 1e6;
+  return { mbps: received / 2 ** 20 / seconds, cpuPerGiB: cpu / (received / 2 ** 30), rssGrowth: (peak - before.memory.rss) / 2 ** 20 };
 }
 
-/** The server's resident set size, asked over IPC (serveForParent answers 'usage'). */
-function rssOf(child: ChildProcess): Promise<number> {
+/** The server's CPU and memory usage, asked over IPC (serveForParent answers 'usage'); unlike support's usage() it adds no lasting listener, so it can be polled. */
+function usageOf(child: ChildProcess): Promise<{ cpu: NodeJS.CpuUsage; memory: NodeJS.MemoryUsage }> {
   return new Promise((resolve) => {
-    child.once('message', (message: { memory: NodeJS.MemoryUsage }) => resolve(message.memory.rss));
+    child.once('message', (message: { cpu: NodeJS.CpuUsage; memory: NodeJS.MemoryUsage }) => resolve(message));
     child.send('usage');
   });
 }
