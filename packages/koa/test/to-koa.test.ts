@@ -509,12 +509,12 @@ for (const [version, Koa] of koaVersions) {
         let seen: unknown;
         const err = createError(409, 'conflict here');
         app.use(
-          toKoa((e: unknown, req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
+          // Four parameters, even unused, are what make it an error middleware.
+          toKoa((e: unknown, _req: IncomingMessage, res: ServerResponse, _next: (err?: unknown) => void) => {
             seen = e;
             res.statusCode = (e as { status: number }).status;
             res.setHeader('content-type', 'application/json');
             res.end(JSON.stringify({ error: (e as Error).message }));
-            void next;
           }),
         );
         app.use(() => {
