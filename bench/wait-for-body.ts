@@ -104,29 +104,44 @@ if (childCase !== undefined) {
     }),
   );
 
-  console.log(`\nmemory: ${IN_FLIGHT} uploads of 1 MiB in flight at once (${IN_FLIGHT} MiB), growth of the server process\n`);
-  const memoryRows = [];
-  for (const name of ['raw-body', '@unblock/wait-for-body', 'body-parser raw()'] as Case[]) {
-    const server = await startServer(file, `memory|${name}`);
-    const inFlight = IN_FLIGHT * BODY.length;
-    const before = await settledMemory(server.child);
-    const sockets = await Promise.all(Array.from({ length: IN_FLIGHT }, () => openUpload(server.port)));
-    const held = await settledMemory(server.child);
-    const answers = sockets.map((socket) => finishUpload(socket));
-    await Promise.all(answers);
-    const peak = await peakMemory(server.child);
-    await stopServer(server);
-    const mib = (bytes: number) => bytes / 1024 / 1024;
-    memoryRows.push({
-      reader: name,
-      'buffers held, MiB': mib(held.arrayBuffers - before.arrayBuffers),
-      'held / in flight': (held.arrayBuffers - before.arrayBuffers) / inFlight,
-      'RSS held / in flight': (held.rss - before.rss) / inFlight,
-      'peak RSS / in flight': (peak.rss - before.rss) / inFlight,
-      'peak buffers / in flight': (peak.arrayBuffers - before.arrayBuffers) / inFlight,
-    });
+  console.log(`\nmemory: ${IN_FLIGHT} uploads of 1 MiB in flight at once (${IN_FLIGHT} MiB), growth of the server process, median of ${rounds} rounds\n`);
+  const memoryCases = ['raw-body', '@unblock/wait-for-body', 'body-parser raw()'] as Case[];
+  const memory = new Map<Case, Array<Record<string, number>>>();
+  for (let round = 0; round < rounds; round++) {
+    for (const name of memoryCases) {
+      memory.set(name, [...(memory.get(name) ?? []), await measureMemory(file, name)]);
+    }
   }
-  printTable(memoryRows);
+  printTable(
+    memoryCases.map((name) => {
+      const runs = memory.get(name)!;
+      const row: Record<string, string | number> = { reader: name };
+      for (const column of Object.keys(runs[0]!)) row[column] = median(runs.map((run) => run[column]!));
+      return row;
+    }),
+  );
+}
+
+/**
+ * Holds IN_FLIGHT uploads of 1 MiB in a fresh server, all but their last
+ * byte sent, then completes them; returns the server's memory growth while
+ * they are held and at its peak, as ratios to the bytes in flight.
+ */
+async function measureMemory(file: string, name: Case): Promise<Record<string, number>> {
+  const server = await startServer(file, `memory|${name}`);
+  const inFlight = IN_FLIGHT * BODY.length;
+  const before = await settledMemory(server.child);
+  const sockets = await Promise.all(Array.from({ length: IN_FLIGHT }, () => openUpload(server.port)));
+  const held = await settledMemory(server.child);
+  await Promise.all(sockets.map((socket) => finishUpload(socket)));
+  const peak = await peakMemory(server.child);
+  await stopServer(server);
+  return {
+    'buffers held / in flight': (held.arrayBuffers - before.arrayBuffers) / inFlight,
+    'RSS held / in flight': (held.rss - before.rss) / inFlight,
+    'peak buffers / in flight': (peak.arrayBuffers - before.arrayBuffers) / inFlight,
+    'peak RSS / in flight': (peak.rss - before.rss) / inFlight,
+  };
 }
 
 /** Sends the head and all but the last byte of a 1 MiB upload; resolves once the server has had it all. */
