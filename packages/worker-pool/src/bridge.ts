@@ -11,18 +11,19 @@
 // of a socket. The socket is a stand-in carrying the peer's address.
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
-import { once } from 'node:events';
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { loadHandler, type NodeHandler } from './handler.js';
 import {
   ABORTED,
   CREDIT,
+  DONE,
+  RUNNING,
   STATE,
   headerEntries,
   now,
   serializeError,
+  type BodyMessage,
   type HeaderValue,
-  type MainMessage,
+  type Post,
   type RequestHead,
   type ResponseHead,
   type Task,
@@ -30,25 +31,27 @@ import {
   type WorkerMessage,
 } from './protocol.js';
 
-/** Runs one request: load (cached) the module's handler, call it, resolve once it returned and its response is over. */
-export async function runTask(task: Task, inline: boolean): Promise<TaskResult> {
+/**
+ * Runs one request: load (cached) the module's handler, call it, resolve
+ * once it returned and its response is over. `post` carries the response to
+ * the main thread.
+ */
+export async function runTask(task: Task, post: Post, inline: boolean): Promise<TaskResult> {
   const startedAt = now();
   const queueWait = Math.max(0, startedAt - task.enqueuedAt);
-  const sink = new ResponseSink(task.port, new Int32Array(task.credit), inline, queueWait);
+  const credit = new Int32Array(task.credit);
+  const sink = new ResponseSink(post, task.id, credit, inline, queueWait);
   try {
-    const context = task.hasContext ? await readContext(task.port) : undefined;
     const handler = await loadHandler(task.module, task.kind);
-    await new Exchange(task, sink, context).run(handler);
+    await new Exchange(task, sink).run(handler);
   } catch (err) {
     sink.error(err);
+  } finally {
+    // Releases the wait on STATE that watches for an abort.
+    if (Atomics.compareExchange(credit, STATE, RUNNING, DONE) === RUNNING) Atomics.notify(credit, STATE);
+    task.bodyPort?.close();
   }
   return { queueWait, runTime: now() - startedAt };
-}
-
-async function readContext(port: MessagePort): Promise<Extract<MainMessage, { type: 'context' }>> {
-  const queued = receiveMessageOnPort(port);
-  const [message] = queued ? [queued.message] : await once(port, 'message');
-  return message as Extract<MainMessage, { type: 'context' }>;
 }
 
 /** Posts the response to the main thread, paced by the credit window. */
@@ -59,7 +62,8 @@ class ResponseSink {
   finished = false;
 
   constructor(
-    private readonly port: MessagePort,
+    private readonly post: Post,
+    private readonly id: number,
     private readonly credit: Int32Array,
     private readonly inline: boolean,
     private readonly queueWait: number,
@@ -89,11 +93,11 @@ class ResponseSink {
     const head = this.headSent ? undefined : snapshotHead(res, this.queueWait);
     this.headSent = true;
     if (end) this.finished = true;
-    const message: WorkerMessage = { type: 'data', size, end };
+    const message: Extract<WorkerMessage, { type: 'data' }> = { id: this.id, type: 'data', size, end };
     if (head) message.head = head;
     if (chunk !== undefined) message.chunk = chunk;
     if (encoding !== undefined && typeof chunk === 'string') message.encoding = encoding;
-    this.port.postMessage(message, transfer);
+    this.post(message, transfer);
     if (size > 0) Atomics.sub(this.credit, CREDIT, size);
     return true;
   }
@@ -118,18 +122,18 @@ class ResponseSink {
   error(err: unknown): boolean {
     if (this.finished) return false;
     this.finished = true;
-    this.port.postMessage({ type: 'error', error: serializeError(err), headSent: this.headSent } satisfies WorkerMessage);
+    this.post({ id: this.id, type: 'error', error: serializeError(err), headSent: this.headSent });
     return true;
   }
 
   destroy(): void {
     if (this.finished) return;
     this.finished = true;
-    this.port.postMessage({ type: 'destroy' } satisfies WorkerMessage);
+    this.post({ id: this.id, type: 'destroy' });
   }
 
   pull(bytes: number): void {
-    this.port.postMessage({ type: 'pull', bytes } satisfies WorkerMessage);
+    this.post({ id: this.id, type: 'pull', bytes });
   }
 
   /**
@@ -236,15 +240,26 @@ class Exchange {
   constructor(
     private readonly task: Task,
     private readonly sink: ResponseSink,
-    context: Extract<MainMessage, { type: 'context' }> | undefined,
   ) {
     this.socket = new BridgeSocket(task.head, () => {
-      if (!sink.aborted) sink.destroy();
+      // Reported unless the request is already over (aborted included).
+      sink.destroy();
       this.respond();
     });
-    this.req = this.createRequest(context);
+    this.req = this.createRequest();
     this.res = this.createResponse();
-    task.port.on('message', (message: MainMessage) => this.onMessage(message));
+    task.bodyPort?.on('message', (message: BodyMessage) => this.onBodyMessage(message));
+    this.watchForAbort(new Int32Array(task.credit));
+  }
+
+  /** Without blocking: the main thread flips STATE and notifies when the client is gone or time is up. */
+  private watchForAbort(credit: Int32Array): void {
+    const waiting = (Atomics as AtomicsWithWaitAsync).waitAsync(credit, STATE, RUNNING);
+    const check = (): void => {
+      if (Atomics.load(credit, STATE) === ABORTED) this.abortLocally();
+    };
+    if (waiting.async) void waiting.value.then(check);
+    else check();
   }
 
   /** Resolves when the handler returned (its promise settled) and the response is over. */
@@ -252,10 +267,7 @@ class Exchange {
     return new Promise((resolve) => {
       let returned = false;
       const maybeDone = (): void => {
-        if (returned && this.responded) {
-          this.task.port.removeAllListeners('message');
-          resolve();
-        }
+        if (returned && this.responded) resolve();
       };
       const settled = (): void => {
         returned = true;
@@ -299,6 +311,9 @@ class Exchange {
   private abortLocally(): void {
     if (this.aborted) return;
     this.aborted = true;
+    // From here on nothing is sent, nor the credit counter touched: it may
+    // serve another request once this task is over.
+    this.sink.finished = true;
     this.respond();
     process.nextTick(() => {
       this.req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
@@ -306,20 +321,13 @@ class Exchange {
     });
   }
 
-  private onMessage(message: MainMessage): void {
-    switch (message.type) {
-      case 'body':
-        this.bodyQueue.push(Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength));
-        this.pumpBody();
-        break;
-      case 'end':
-        this.bodyEnded = true;
-        this.pumpBody();
-        break;
-      case 'abort':
-        this.abortLocally();
-        break;
+  private onBodyMessage(message: BodyMessage): void {
+    if (message.type === 'body') {
+      this.bodyQueue.push(Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength));
+    } else {
+      this.bodyEnded = true;
     }
+    this.pumpBody();
   }
 
   /** Streamed body chunks that arrived while req's buffer was full. */
@@ -346,8 +354,8 @@ class Exchange {
     }
   }
 
-  private createRequest(context: Extract<MainMessage, { type: 'context' }> | undefined): IncomingMessage {
-    const { head, body, bodyIsReqBody, streamBody } = this.task;
+  private createRequest(): IncomingMessage {
+    const { head, body, bodyIsReqBody, bodyPort, context } = this.task;
     const req = new IncomingMessage(this.socket as never);
     req.method = head.method;
     req.url = head.url;
@@ -360,7 +368,7 @@ class Exchange {
     Object.assign(req, { originalUrl: head.originalUrl });
     if (context?.forwarded !== undefined) Object.assign(req, { forwarded: context.forwarded });
     if (context?.body !== undefined) Object.assign(req, { body: context.body });
-    if (streamBody) {
+    if (bodyPort) {
       req._read = () => {
         this.bodyWanted = true;
         this.pumpBody();

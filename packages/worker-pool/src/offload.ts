@@ -6,8 +6,9 @@ import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { MessageChannel, receiveMessageOnPort, type MessagePort, type Transferable } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
 import createError from 'http-errors';
+import typeis from 'type-is';
 import { runTask } from './bridge.js';
 import { ForwardError, HandlerTimeoutError, WorkerCrashedError, invalidOption } from './errors.js';
 import {
@@ -23,16 +24,17 @@ import {
   type Duration,
   type Size,
 } from './options.js';
-import { asRunner, type Pool, type TaskRunner } from './pool.js';
+import { TaskAbort, asRunner, type Pool, type TaskRunner } from './pool.js';
 import {
   ABORTED,
   ABORT_CREDIT,
   CREDIT,
+  RUNNING,
   STATE,
   headerEntries,
   now,
+  type BodyMessage,
   type HandlerKind,
-  type MainMessage,
   type ResponseHead,
   type SerializedError,
   type Task,
@@ -77,12 +79,15 @@ const OPTIONS = ['pool', 'timeout', 'kind', 'inline', 'abortGrace', 'highWaterMa
 /** Inline: the same task, run on this thread. No admission limit, and a timeout cannot stop running code. */
 const inlineRunner: TaskRunner = {
   admit: () => undefined,
-  run: async (task) => {
+  run: async (task, _transfer, _signal, onMessage) => {
     // Start on a later tick, as a worker would: never call back synchronously.
     await Promise.resolve();
-    return runTask(task, true);
+    return runTask(task, onMessage, true);
   },
+  forget: () => {},
 };
+
+let lastTaskId = 0;
 
 /**
  * Connect-style middleware that runs the default export of `module` (a
@@ -145,13 +150,13 @@ function toModuleUrl(module: unknown): string {
   return url.href;
 }
 
-type ContextMessage = Extract<MainMessage, { type: 'context' }>;
-
 /** One request's trip to the handler and back. */
 class Relay {
-  private readonly credit = new Int32Array(new SharedArrayBuffer(8));
-  private readonly controller = new AbortController();
-  private port: MessagePort | undefined;
+  private readonly id = ++lastTaskId;
+  private readonly credit = takeCredit();
+  private readonly controller = new TaskAbort();
+  /** Carries a streamed request body to the handler. */
+  private bodyPort: MessagePort | undefined;
   /** The response is over as far as this relay goes: completed, handed to next(err), destroyed or abandoned. */
   private ended = false;
   private settled = false;
@@ -178,36 +183,41 @@ class Relay {
       this.next(refused);
       return;
     }
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    const transfer: Transferable[] = [port2];
-
-    const context: ContextMessage = { type: 'context', forwarded: undefined, body: undefined };
+    const transfer: Transferable[] = [];
+    let forwarded: unknown;
     if (settings.forward) {
       try {
-        context.forwarded = settings.forward(req);
+        forwarded = settings.forward(req);
       } catch (err) {
-        this.refuse(new ForwardError(err));
+        this.next(new ForwardError(err));
         return;
       }
     }
     const { body, bodyIsReqBody, streamBody, parsedBody } = this.takeBody(transfer);
-    context.body = parsedBody;
-    const hasContext = context.forwarded !== undefined || context.body !== undefined;
-    if (hasContext) {
-      // Posted (and so cloned) here, where a value that cannot be cloned is a
-      // clear error for this request rather than a failure inside the pool.
+    let context: Task['context'] = null;
+    if (forwarded !== undefined || parsedBody !== undefined) {
+      context = { forwarded, body: parsedBody };
+      // Cloned here once to be sure it can be: failing inside the pool would
+      // not be this request's clear error.
       try {
-        port1.postMessage(context);
+        structuredClone(context);
       } catch (err) {
-        this.refuse(new ForwardError(err));
+        this.next(new ForwardError(err));
         return;
       }
+    }
+    let bodyPort: MessagePort | null = null;
+    if (streamBody) {
+      const { port1, port2 } = new MessageChannel();
+      this.bodyPort = port1;
+      bodyPort = port2;
+      transfer.push(port2);
     }
 
     Atomics.store(this.credit, CREDIT, settings.highWaterMark);
     const socket = req.socket as (typeof req.socket & { encrypted?: boolean }) | null;
     const task: Task = {
+      id: this.id,
       module: settings.module,
       kind: settings.kind,
       head: {
@@ -226,18 +236,16 @@ class Relay {
       responseHeaders: headerEntries(res),
       body,
       bodyIsReqBody,
-      streamBody,
-      hasContext,
-      port: port2,
+      bodyPort,
+      context,
       credit: this.credit.buffer as SharedArrayBuffer,
       enqueuedAt: now(),
     };
 
-    port1.on('message', (message: WorkerMessage) => this.onMessage(message));
     res.once('close', () => this.onClose());
     if (settings.timeout > 0) this.timer = setTimeout(() => this.onTimeout(), settings.timeout);
     if (streamBody) this.streamBody();
-    settings.runner.run(task, transfer, this.controller.signal).then(
+    settings.runner.run(task, transfer, this.controller, (message) => this.onMessage(message)).then(
       () => this.onSettled(undefined),
       (err: unknown) => this.onSettled(err),
     );
@@ -261,7 +269,11 @@ class Relay {
     }
     // A parsed body (body-parser's JSON, say) is cloned as it is; its stream is spent.
     const parsedBody = current;
-    if (req.readableEnded) return { body: null, bodyIsReqBody: false, streamBody: false, parsedBody };
+    // A request without Content-Length or Transfer-Encoding has no body, even
+    // though its stream has not ended yet when middleware runs.
+    if (req.readableEnded || !typeis.hasBody(req) || req.headers['content-length'] === '0') {
+      return { body: null, bodyIsReqBody: false, streamBody: false, parsedBody };
+    }
     if (req.complete) {
       // Everything already arrived: hand it over in one piece.
       const chunks: Buffer[] = [];
@@ -312,8 +324,8 @@ class Relay {
     if (!this.req.readableEnded) this.req.resume();
   }
 
-  private post(message: MainMessage, transfer: Transferable[] = []): void {
-    this.port?.postMessage(message, transfer as never);
+  private post(message: BodyMessage, transfer: Transferable[] = []): void {
+    this.bodyPort?.postMessage(message, transfer as never);
   }
 
   private onMessage(message: WorkerMessage): void {
@@ -390,28 +402,40 @@ class Relay {
   }
 
   private addCredit(bytes: number): void {
+    // Once the relay ended, the counter may already serve another request.
+    if (this.ended) return;
     Atomics.add(this.credit, CREDIT, bytes);
     Atomics.notify(this.credit, CREDIT);
   }
 
-  /** Tells the handler its request is over: writes are dropped, a blocked writer wakes up, req/res see 'aborted'/'close'. */
+  /**
+   * Tells the handler its request is over: writes are dropped, a blocked
+   * writer wakes up, req/res see 'aborted'/'close'. Called before end().
+   */
   private signalAbort(): void {
-    Atomics.store(this.credit, STATE, ABORTED);
+    if (Atomics.compareExchange(this.credit, STATE, RUNNING, ABORTED) === RUNNING) Atomics.notify(this.credit, STATE);
     this.addCredit(ABORT_CREDIT);
-    this.post({ type: 'abort' });
   }
 
   private end(): void {
     this.ended = true;
     clearTimeout(this.timer);
     this.stopBody();
+    if (this.settled) this.cleanup();
+  }
+
+  private cleanup(): void {
+    this.settings.runner.forget(this.id);
+    this.bodyPort?.close();
+    // The task is over: the handler's side no longer touches the counter.
+    returnCredit(this.credit);
   }
 
   private onClose(): void {
     if (this.ended) return;
     // The client went away before the response ended.
-    this.end();
     this.signalAbort();
+    this.end();
     if (!this.settled) {
       this.graceTimer = setTimeout(() => this.controller.abort(new Error('the client disconnected')), this.settings.abortGrace);
     }
@@ -420,8 +444,8 @@ class Relay {
   private onTimeout(): void {
     if (this.ended) return;
     const err = new HandlerTimeoutError(this.settings.timeout);
-    this.end();
     this.signalAbort();
+    this.end();
     this.controller.abort(err);
     this.fail(err);
   }
@@ -429,16 +453,19 @@ class Relay {
   private onSettled(err: unknown): void {
     this.settled = true;
     clearTimeout(this.graceTimer);
-    // The task's result and the response travel on different ports: what the
-    // handler posted before it finished may still be queued here.
-    for (let queued; !this.ended && this.port && (queued = receiveMessageOnPort(this.port)); ) {
-      this.onMessage(queued.message as WorkerMessage);
+    if (this.ended) {
+      this.cleanup();
+    } else if (err !== undefined) {
+      // The worker died. What it posted before may still be on its way (the
+      // result comes on another port): let that arrive first.
+      setImmediate(() => {
+        if (!this.ended) {
+          this.end();
+          this.fail(new WorkerCrashedError(err));
+        }
+      });
     }
-    this.port?.close();
-    if (!this.ended) {
-      this.end();
-      this.fail(new WorkerCrashedError(err ?? new Error('the handler finished without responding')));
-    }
+    // Else the task succeeded, so its final message was posted: it ends the relay.
   }
 
   private fail(err: unknown): void {
@@ -457,11 +484,21 @@ class Relay {
     else this.res.destroy();
   }
 
-  /** Failed before anything was sent to a worker. */
-  private refuse(err: unknown): void {
-    this.port?.close();
-    this.next(err);
-  }
+}
+
+// Credit counters are reused: a SharedArrayBuffer per request is cheap to
+// create but slows every young-generation GC while it lives.
+const spareCredits: Int32Array[] = [];
+const MAX_SPARE_CREDITS = 1024;
+
+function takeCredit(): Int32Array {
+  const credit = spareCredits.pop() ?? new Int32Array(new SharedArrayBuffer(8));
+  Atomics.store(credit, STATE, RUNNING);
+  return credit;
+}
+
+function returnCredit(credit: Int32Array): void {
+  if (spareCredits.length < MAX_SPARE_CREDITS) spareCredits.push(credit);
 }
 
 // Below this, copying is cheaper than detaching req.body from the main thread.

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,7 @@ import {
   toResourceLimits,
   type Duration,
 } from './options.js';
-import type { Task, TaskResult } from './protocol.js';
+import type { Task, TaskResult, WorkerMessage } from './protocol.js';
 
 export interface PoolOptions {
   /** Worker threads at most. Default `os.availableParallelism()`. */
@@ -79,11 +80,30 @@ export interface Pool {
 const WORKER_ENTRY = fileURLToPath(new URL('../dist/worker.js', import.meta.url));
 const POOL_OPTIONS = ['maxThreads', 'minThreads', 'maxQueue', 'idleTimeout', 'retryAfter', 'resourceLimits'] as const;
 
+/**
+ * Cancels one task. An EventEmitter, which piscina accepts as a signal: an
+ * AbortController per request costs tens of µs and, through the weak
+ * references behind its listeners, long GC pauses under load.
+ */
+export class TaskAbort extends EventEmitter {
+  aborted = false;
+  reason: unknown;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.emit('abort');
+  }
+}
+
 /** What `offload()` needs from a pool. */
 export interface TaskRunner {
   /** Why a new request cannot be accepted now, if it cannot. */
   admit(): WorkerPoolError | undefined;
-  run(task: Task, transferList: Transferable[], signal: AbortSignal): Promise<TaskResult>;
+  /** Runs the task; its response messages go to `onMessage` until `forget(task.id)`. */
+  run(task: Task, transferList: Transferable[], signal: TaskAbort, onMessage: (message: WorkerMessage) => void): Promise<TaskResult>;
+  forget(id: number): void;
 }
 
 class WorkerPool implements Pool, TaskRunner {
@@ -98,6 +118,8 @@ class WorkerPool implements Pool, TaskRunner {
   #busy = 0;
   /** Starters of the tasks waiting for a thread, oldest first. */
   readonly #waiting: (() => void)[] = [];
+  /** Where each running request's response messages go, by task id. */
+  readonly #listeners = new Map<number, (message: WorkerMessage) => void>();
   #closed = false;
 
   constructor(options: PoolOptions) {
@@ -125,6 +147,9 @@ class WorkerPool implements Pool, TaskRunner {
       atomics: 'async',
       ...(resourceLimits ? { resourceLimits } : {}),
     });
+    // Handlers' responses come on the workers' parentPorts, which piscina
+    // re-emits here.
+    this.#piscina.on('message', (message: WorkerMessage) => this.#listeners.get(message.id)?.(message));
     // An error no task can be blamed for (thrown between requests). Without
     // a listener it would crash the server.
     this.#piscina.on('error', (err: unknown) => {
@@ -144,12 +169,17 @@ class WorkerPool implements Pool, TaskRunner {
     return undefined;
   }
 
-  async run(task: Task, transferList: Transferable[], signal: AbortSignal): Promise<TaskResult> {
+  forget(id: number): void {
+    this.#listeners.delete(id);
+  }
+
+  async run(task: Task, transferList: Transferable[], signal: TaskAbort, onMessage: (message: WorkerMessage) => void): Promise<TaskResult> {
+    this.#listeners.set(task.id, onMessage);
     this.#pending++;
     try {
       await this.#acquireThread(signal);
       try {
-        const result = await this.#piscina.run(task, { transferList: transferList as never, signal });
+        const result = await this.#piscina.run(task, { transferList: transferList as never, signal: signal as never });
         this.#queueWait.record(toMicroseconds(result.queueWait));
         this.#runTime.record(toMicroseconds(result.runTime));
         return result;
@@ -165,14 +195,14 @@ class WorkerPool implements Pool, TaskRunner {
   // has threads: piscina puts a task that arrives while no worker is ready
   // (after a thread was replaced, say) at the head of its queue, so later
   // requests could overtake earlier ones.
-  #acquireThread(signal: AbortSignal): Promise<void> {
+  #acquireThread(signal: TaskAbort): Promise<void> {
     if (this.#busy < this.maxThreads) {
       this.#busy++;
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       const start = (): void => {
-        signal.removeEventListener('abort', onAbort);
+        signal.off('abort', onAbort);
         resolve();
       };
       const onAbort = (): void => {
@@ -180,7 +210,7 @@ class WorkerPool implements Pool, TaskRunner {
         reject(signal.reason);
       };
       this.#waiting.push(start);
-      signal.addEventListener('abort', onAbort, { once: true });
+      signal.once('abort', onAbort);
     });
   }
 

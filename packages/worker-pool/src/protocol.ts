@@ -1,7 +1,9 @@
 // What crosses the thread boundary for one request. `req`/`res` cannot be
-// cloned, so the request head is serialized, the body is transferred or
-// streamed, and the response comes back as messages on a per-request
-// MessagePort, paced by a credit counter in a SharedArrayBuffer.
+// cloned, so the request head is serialized, the body is transferred (or
+// streamed over a MessagePort of its own), and the response comes back as
+// messages tagged with the request's id on the worker's parentPort, paced by
+// a credit counter in a SharedArrayBuffer. A MessageChannel per request
+// would cost more than a trivial handler (tens of µs to open and close).
 import type { ServerResponse } from 'node:http';
 import type { MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -15,7 +17,10 @@ export type HeaderValue = string | number | string[];
 export const CREDIT = 0;
 export const STATE = 1;
 export const RUNNING = 0;
+/** The client is gone or the deadline passed: writes are dropped, req/res see 'aborted'/'close'. */
 export const ABORTED = 1;
+/** The task is over (set by the handler's side, to release its own wait on STATE). */
+export const DONE = 2;
 /**
  * Added to the credit on abort: the value changes, so a worker about to
  * `Atomics.wait` on the old value cannot miss the wake-up, and it never
@@ -40,6 +45,8 @@ export interface RequestHead {
 }
 
 export interface Task {
+  /** Tags the response messages of this request. */
+  id: number;
   /** `file:` URL of the handler module. */
   module: string;
   kind: HandlerKind;
@@ -50,11 +57,10 @@ export interface Task {
   body: Uint8Array | null;
   /** `body` is what upstream middleware left in `req.body`: the handler gets it there too. */
   bodyIsReqBody: boolean;
-  /** The body follows as `body`/`end` messages on `port`. */
-  streamBody: boolean;
-  /** A `context` message waits on `port` (forwarded value, parsed `req.body`). */
-  hasContext: boolean;
-  port: MessagePort;
+  /** When the body is streamed: `body`/`end` messages arrive on this port. */
+  bodyPort: MessagePort | null;
+  /** `forward(req)`'s value, and a parsed (non-Buffer) `req.body`. */
+  context: { forwarded: unknown; body: unknown } | null;
   credit: SharedArrayBuffer;
   /** `performance.timeOrigin + performance.now()` when the task was submitted: comparable across threads. */
   enqueuedAt: number;
@@ -83,19 +89,19 @@ export interface SerializedError {
   headers?: Record<string, string>;
 }
 
-/** worker → main */
-export type WorkerMessage =
+/** worker → main, on the worker's parentPort */
+export type WorkerMessage = { id: number } & (
   | { type: 'data'; head?: ResponseHead; chunk?: Uint8Array | string; encoding?: BufferEncoding; size: number; end: boolean }
   | { type: 'error'; error: SerializedError; headSent: boolean }
   | { type: 'destroy' }
-  | { type: 'pull'; bytes: number };
+  | { type: 'pull'; bytes: number }
+);
 
-/** main → worker */
-export type MainMessage =
-  | { type: 'context'; forwarded: unknown; body: unknown }
-  | { type: 'body'; chunk: Uint8Array }
-  | { type: 'end' }
-  | { type: 'abort' };
+/** main → worker, on the request's body port */
+export type BodyMessage = { type: 'body'; chunk: Uint8Array } | { type: 'end' };
+
+/** How the handler's side posts to the main thread: parentPort in a worker, a direct call inline. */
+export type Post = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
 
 /** Milliseconds since the epoch, sub-millisecond, comparable between threads. */
 export function now(): number {

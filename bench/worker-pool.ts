@@ -1,0 +1,320 @@
+// @unblock/worker-pool against what a user would otherwise pick, same run:
+//
+// 1. Saturation: a 5 ms CPU-bound route under 8 connections beside a trivial
+//    route under 4. Inline (both on the event loop), node:cluster ×2, a bare
+//    piscina `pool.run()` per request, and offload(). The trivial route's p99
+//    shows whether the loop stays free; the blocking route's req/s whether
+//    the bridge costs throughput against bare piscina (same thread count).
+// 2. A trivial handler offloaded vs the same handler inline: main-thread CPU
+//    per request (event-loop active time) and req/s.
+// 3. A 100 MiB streamed response from the same module, inline vs offloaded:
+//    MiB/s and the server's peak RSS growth.
+// 4. Idle memory: a 2-thread pool vs a 2-process node:cluster.
+//
+// Each server runs in a child process; autocannon drives it over loopback.
+// Run: npm run bench -- worker-pool
+import cluster from 'node:cluster';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import { Piscina } from 'piscina';
+import { createPool, offload } from '@unblock/worker-pool';
+import { median, printTable } from './support.js';
+
+const SPIN_MS = 5;
+const THREADS = 2;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const STREAM_MIB = 100;
+const ROLE = process.env.UNBLOCK_BENCH_ROLE;
+
+// The handler modules, as a user would have them in files.
+const MODULES = {
+  block: `export default function block(req, res) { const until = performance.now() + ${SPIN_MS}; while (performance.now() < until); res.end('done'); }`,
+  piscinaTask: `export default function task() { const until = performance.now() + ${SPIN_MS}; while (performance.now() < until); return 'done'; }`,
+  trivial: `export default function trivial(req, res) { res.setHeader('content-type', 'text/plain'); res.end('ok'); }`,
+  stream: `import { Readable } from 'node:stream';
+const CHUNK = Buffer.alloc(64 * 1024, 120);
+export default function stream(req, res) {
+  res.setHeader('content-type', 'application/octet-stream');
+  Readable.from((function* () { for (let i = 0; i < ${STREAM_MIB * 16}; i++) yield CHUNK; })()).pipe(res);
+}`,
+};
+type ModuleName = keyof typeof MODULES;
+
+function moduleFiles(): Record<ModuleName, URL> {
+  const dir = process.env.UNBLOCK_BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'unblock-bench-'));
+  process.env.UNBLOCK_BENCH_DIR = dir;
+  const files = {} as Record<ModuleName, URL>;
+  for (const [name, source] of Object.entries(MODULES)) {
+    const file = join(dir, `${name}.mjs`);
+    writeFileSync(file, source);
+    files[name as ModuleName] = pathToFileURL(file);
+  }
+  return files;
+}
+
+// ---------------------------------------------------------------- servers
+
+type Handler = (req: Parameters<RequestListener>[0], res: Parameters<RequestListener>[1]) => void;
+
+/** Routes `/block` and `/trivial` (anything else: `/`) to handlers. */
+function router(routes: Record<string, Handler>): RequestListener {
+  return (req, res) => (routes[req.url ?? '/'] ?? routes['/']!)(req, res);
+}
+
+async function buildServer(role: string): Promise<RequestListener> {
+  const files = moduleFiles();
+  const load = async (name: ModuleName): Promise<Handler> => ((await import(files[name].href)) as { default: Handler }).default;
+  const pool = () => createPool({ maxThreads: THREADS, minThreads: THREADS, maxQueue: 1024 });
+  const trivial = await load('trivial');
+  const fail = (res: Parameters<Handler>[1]) => (err?: unknown) => {
+    res.statusCode = 500;
+    res.end(String(err));
+  };
+  switch (role) {
+    case 'inline':
+    case 'cluster':
+    case 'idle cluster':
+      return router({ '/block': await load('block'), '/trivial': trivial });
+    case 'piscina': {
+      const piscina = new Piscina({ filename: fileURLToPath(files.piscinaTask), maxThreads: THREADS, minThreads: THREADS });
+      return router({
+        '/block': (_req, res) => {
+          piscina.run(null).then((result: string) => res.end(result), fail(res));
+        },
+        '/trivial': trivial,
+      });
+    }
+    case 'offload': {
+      const block = offload(files.block, { pool: pool() });
+      return router({ '/block': (req, res) => block(req, res, fail(res)), '/trivial': trivial });
+    }
+    case 'trivial inline':
+      return router({ '/': trivial });
+    case 'trivial offload':
+    case 'idle pool': {
+      const offloaded = offload(files.trivial, { pool: pool() });
+      return router({ '/': (req, res) => offloaded(req, res, fail(res)) });
+    }
+    case 'trivial bridge (inline: true)': {
+      const bridged = offload(files.trivial, { inline: true });
+      return router({ '/': (req, res) => bridged(req, res, fail(res)) });
+    }
+    case 'stream inline':
+      return router({ '/': await load('stream') });
+    case 'stream offload': {
+      const streamed = offload(files.stream, { pool: pool() });
+      return router({ '/': (req, res) => streamed(req, res, fail(res)) });
+    }
+    default:
+      throw new Error(`unknown role ${role}`);
+  }
+}
+
+interface Usage {
+  /** Main-thread event-loop active time, ms, since start. */
+  active: number;
+  /** RSS in bytes (summed over processes for a cluster). */
+  rss: number;
+  /** Peak RSS since the last 'reset'. */
+  peakRss: number;
+}
+
+/** In a child: serve `role` and answer the parent's 'usage' and 'reset' messages. */
+async function child(role: string): Promise<void> {
+  if (role.includes('cluster') && cluster.isPrimary) return clusterPrimary(role);
+  const server = createServer(await buildServer(role));
+  let peakRss = process.memoryUsage.rss();
+  setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 10).unref();
+  const usage = (): Usage => ({ active: performance.eventLoopUtilization().active, rss: process.memoryUsage.rss(), peakRss });
+  server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as AddressInfo).port }));
+  process.on('message', (message: string) => {
+    if (message === 'reset') peakRss = process.memoryUsage.rss();
+    if (message === 'usage' || message === 'reset') process.send!(usage());
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+/** A cluster primary: two workers serve; memory is summed over all three processes. */
+async function clusterPrimary(role: string): Promise<void> {
+  const workers = [cluster.fork({ UNBLOCK_BENCH_ROLE: role }), cluster.fork({ UNBLOCK_BENCH_ROLE: role })];
+  const ports = await Promise.all(workers.map((worker) => new Promise<number>((resolve) => worker.once('listening', (address) => resolve(address.port)))));
+  process.send!({ port: ports[0] });
+  process.on('message', async (message: string) => {
+    const replies = await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<Usage>((resolve) => {
+            worker.once('message', resolve);
+            worker.send(message);
+          }),
+      ),
+    );
+    const rss = process.memoryUsage.rss();
+    process.send!({
+      active: Math.max(...replies.map((r) => r.active)),
+      rss: rss + replies.reduce((sum, r) => sum + r.rss, 0),
+      peakRss: rss + replies.reduce((sum, r) => sum + r.peakRss, 0),
+    });
+  });
+  process.on('disconnect', () => {
+    for (const worker of workers) worker.kill();
+    process.exit(0);
+  });
+}
+
+// ---------------------------------------------------------------- parent
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+}
+
+async function start(role: string): Promise<Server> {
+  const child = fork(fileURLToPath(import.meta.url), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, UNBLOCK_BENCH_ROLE: role },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const { port } = await reply<{ port: number }>(child);
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+async function stop({ child }: Server): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.disconnect();
+  await exited;
+}
+
+function ask(server: Server, message: 'usage' | 'reset'): Promise<Usage> {
+  server.child.send(message);
+  return reply(server.child);
+}
+
+function reply<T>(child: ChildProcess): Promise<T> {
+  return new Promise((resolve, reject) => {
+    child.once('message', (message) => resolve(message as T));
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+}
+
+const load = (url: string, connections: number, seconds = SECONDS) => autocannon({ url, connections, duration: seconds });
+
+async function saturation(): Promise<void> {
+  const rows: Record<string, string | number>[] = [];
+  let piscinaRps = Number.NaN;
+  for (const role of ['inline', 'cluster', 'piscina', 'offload']) {
+    const server = await start(role);
+    await load(`${server.url}/block`, 2, 1); // warm up
+    const [block, trivial] = await Promise.all([load(`${server.url}/block`, 8), load(`${server.url}/trivial`, 4)]);
+    await stop(server);
+    if (role === 'piscina') piscinaRps = block.requests.average;
+    rows.push({
+      server: role === 'cluster' ? 'node:cluster ×2' : role === 'piscina' ? 'bare piscina' : role,
+      'trivial p99 ms': trivial.latency.p99,
+      'trivial req/s': trivial.requests.average,
+      'blocking req/s': block.requests.average,
+      'blocking vs piscina': Number.NaN,
+      errors: block.errors + block.non2xx + trivial.errors + trivial.non2xx,
+    });
+  }
+  for (const row of rows) row['blocking vs piscina'] = (row['blocking req/s'] as number) / piscinaRps;
+  console.log(`\n### ${SPIN_MS} ms CPU-bound route (8 connections) beside a trivial route (4), ${THREADS} threads/processes\n`);
+  printTable(rows);
+}
+
+async function trivialHandler(): Promise<void> {
+  const rows: Record<string, string | number>[] = [];
+  for (const role of ['trivial inline', 'trivial offload', 'trivial bridge (inline: true)']) {
+    const server = await start(role);
+    await load(server.url, 4, 1);
+    const before = await ask(server, 'usage');
+    const result = await load(server.url, 8);
+    const after = await ask(server, 'usage');
+    await stop(server);
+    rows.push({
+      server: role,
+      'req/s': result.requests.average,
+      'main-thread µs/req': ((after.active - before.active) * 1000) / result.requests.total,
+      p99: result.latency.p99,
+      errors: result.errors + result.non2xx,
+    });
+  }
+  const base = rows[0]!;
+  for (const row of rows) {
+    row['req/s vs inline'] = (row['req/s'] as number) / (base['req/s'] as number);
+    row['main CPU vs inline'] = (row['main-thread µs/req'] as number) / (base['main-thread µs/req'] as number);
+  }
+  console.log('\n### A trivial handler: inline vs offloaded (8 connections)\n');
+  printTable(rows);
+}
+
+function download(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(url, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => resolve(bytes));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+async function bigStream(): Promise<void> {
+  const rows: Record<string, string | number>[] = [];
+  for (const role of ['stream inline', 'stream offload']) {
+    const server = await start(role);
+    await download(server.url);
+    const before = await ask(server, 'reset');
+    const rates: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      const bytes = await download(server.url);
+      if (bytes !== STREAM_MIB * 1024 * 1024) throw new Error(`${role}: got ${bytes} bytes`);
+      rates.push(STREAM_MIB / ((performance.now() - started) / 1000));
+    }
+    const after = await ask(server, 'usage');
+    await stop(server);
+    rows.push({ server: role, 'MiB/s': median(rates), 'peak RSS growth MiB': (after.peakRss - before.rss) / 1024 / 1024 });
+  }
+  for (const row of rows) row['MiB/s vs inline'] = (row['MiB/s'] as number) / (rows[0]!['MiB/s'] as number);
+  console.log(`\n### A ${STREAM_MIB} MiB streamed response (piped Readable), same module inline and offloaded\n`);
+  printTable(rows);
+}
+
+async function idleMemory(): Promise<void> {
+  const rows: Record<string, string | number>[] = [];
+  for (const role of ['idle pool', 'idle cluster']) {
+    const server = await start(role);
+    for (let i = 0; i < 20; i++) await download(role === 'idle pool' ? server.url : `${server.url}/trivial`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const { rss } = await ask(server, 'usage');
+    await stop(server);
+    rows.push({ server: role === 'idle pool' ? `pool, ${THREADS} threads` : `node:cluster, ${THREADS} processes`, 'RSS MB': rss / 1e6 });
+  }
+  for (const row of rows) row['vs cluster'] = (row['RSS MB'] as number) / (rows[1]!['RSS MB'] as number);
+  console.log('\n### Idle memory after 20 requests\n');
+  printTable(rows);
+}
+
+if (ROLE) {
+  await child(ROLE);
+} else {
+  moduleFiles(); // written once; the children find them through the environment
+  // Sections by name on the command line (default: all): saturation trivial stream idle.
+  const sections = { saturation, trivial: trivialHandler, stream: bigStream, idle: idleMemory };
+  const wanted = process.argv.slice(2).filter((name): name is keyof typeof sections => name in sections);
+  try {
+    for (const name of wanted.length > 0 ? wanted : (Object.keys(sections) as (keyof typeof sections)[])) await sections[name]();
+  } finally {
+    rmSync(process.env.UNBLOCK_BENCH_DIR!, { recursive: true, force: true });
+  }
+}
