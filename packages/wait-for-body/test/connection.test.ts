@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { chain } from '@unblock/chain';
 import { waitForBody, type BodyError, type RequestWithBody } from '../src/index.js';
+import { serve } from '../../../test/support/http.js';
 import { RawClient, codes, eventually, request, serveChain } from './helpers.js';
 
 type Next = (err?: unknown) => void;
@@ -146,7 +148,7 @@ describe('waitForBody() on the connection', () => {
   });
 
   describe('when the client goes away', () => {
-    it('should pass ABORTED (400, not a server error) and write nothing', async (t) => {
+    it('should pass ABORTED, a 400 that is not a server error', async (t) => {
       let reached = false;
       const { port, errors } = await serveChain(t, waitForBody(), () => (reached = true));
       const client = await RawClient.open(t, port);
@@ -158,6 +160,24 @@ describe('waitForBody() on the connection', () => {
       const err = errors[0] as BodyError & { received: number };
       assert.deepEqual([err.status, err.expose, err.received], [400, true, 7]);
       assert.equal(reached, false);
+    });
+
+    it('should not be logged as a server error at the end of a chain', async (t) => {
+      const logged = t.mock.method(console, 'error', () => {});
+      let closed!: () => void;
+      const responseClosed = new Promise<void>((resolve) => (closed = resolve));
+      const watch = (_req: IncomingMessage, res: ServerResponse, next: Next) => {
+        res.once('close', closed);
+        next();
+      };
+      const { port } = await serve(t, chain(watch, waitForBody(), () => {}));
+      const client = await RawClient.open(t, port);
+      await client.write(request('POST', '/', { 'content-length': 1000 }, 'partial'));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      client.socket.resetAndDestroy();
+      await responseClosed;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(logged.mock.callCount(), 0);
     });
 
     it('should pass ABORTED while inflating', async (t) => {
