@@ -6,7 +6,9 @@
 //    shows whether the loop stays free; the blocking route's req/s whether
 //    the bridge costs throughput against bare piscina (same thread count).
 // 2. A trivial handler offloaded vs the same handler inline: main-thread CPU
-//    per request (event-loop active time) and req/s.
+//    per request (event-loop active time) and req/s; bare piscina running a
+//    trivial task shows the floor of any thread hop, and offload's inline mode
+//    the cost of the bridge alone.
 // 3. A 100 MiB streamed response from the same module, inline vs offloaded:
 //    MiB/s and the server's peak RSS growth.
 // 4. Idle memory: a 2-thread pool vs a 2-process node:cluster.
@@ -38,6 +40,7 @@ const MODULES = {
   block: `export default function block(req, res) { const until = performance.now() + ${SPIN_MS}; while (performance.now() < until); res.end('done'); }`,
   piscinaTask: `export default function task() { const until = performance.now() + ${SPIN_MS}; while (performance.now() < until); return 'done'; }`,
   trivial: `export default function trivial(req, res) { res.setHeader('content-type', 'text/plain'); res.end('ok'); }`,
+  piscinaTrivial: `export default function task() { return 'ok'; }`,
   stream: `import { Readable } from 'node:stream';
 const CHUNK = Buffer.alloc(64 * 1024, 120);
 export default function stream(req, res) {
@@ -97,6 +100,17 @@ async function buildServer(role: string): Promise<RequestListener> {
     }
     case 'trivial inline':
       return router({ '/': trivial });
+    case 'trivial, bare piscina': {
+      const piscina = new Piscina({ filename: fileURLToPath(files.piscinaTrivial), maxThreads: THREADS, minThreads: THREADS });
+      return router({
+        '/': (_req, res) => {
+          piscina.run(null).then((result: string) => {
+            res.setHeader('content-type', 'text/plain');
+            res.end(result);
+          }, fail(res));
+        },
+      });
+    }
     case 'trivial offload':
     case 'idle pool': {
       const offloaded = offload(files.trivial, { pool: pool() });
@@ -231,7 +245,7 @@ async function saturation(): Promise<void> {
 
 async function trivialHandler(): Promise<void> {
   const rows: Record<string, string | number>[] = [];
-  for (const role of ['trivial inline', 'trivial offload', 'trivial bridge (inline: true)']) {
+  for (const role of ['trivial inline', 'trivial offload', 'trivial, bare piscina', 'trivial bridge (inline: true)']) {
     const server = await start(role);
     await load(server.url, 4, 1);
     const before = await ask(server, 'usage');
