@@ -159,9 +159,26 @@ function onUnpipe(this: ServerResponse, source: Readable): void {
   if (!this.writableEnded && !this.destroyed) source.off('error', state.watcher!.onSourceError!);
 }
 
-/** The one place every error goes: render it, or destroy the response, or only log it. */
+/** The one place every error goes: render it, or destroy the response, or only log it. Never throws. */
 function handleError(settings: Settings, err: unknown, req: IncomingMessage, res: ServerResponse): void {
   const state = stateOf(res);
+  try {
+    settle(settings, state, err, req, res);
+  } catch (failure) {
+    // A hostile error object (a throwing getter, a Proxy) must not take the
+    // process down from inside an event listener.
+    state.settled = true;
+    sendBare500(state, req, res);
+    try {
+      console.error(failure);
+    } catch {
+      // Nowhere left to say so.
+    }
+  }
+}
+
+/** Decides what the error does to the response (render, destroy, or nothing) and logs it. */
+function settle(settings: Settings, state: ResponseState, err: unknown, req: IncomingMessage, res: ServerResponse): void {
   const status = statusOf(err);
   const responseEnded = res.writableEnded;
   // onFinished.isFinished is also true when the connection is gone. A

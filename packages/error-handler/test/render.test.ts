@@ -47,6 +47,30 @@ describe('errorHandler(options) before headers are sent', () => {
     });
   });
 
+  describe('a hostile error object', () => {
+    it('should get a bare 500, from next(err) or from a stream, without crashing', async (t) => {
+      const hostile = () =>
+        new Proxy(new Error('x'), {
+          get(target, key) {
+            if (key === 'status' || key === 'message') throw new Error('getter exploded');
+            return Reflect.get(target, key);
+          },
+        });
+      const original = console.error;
+      console.error = () => {};
+      t.after(() => (console.error = original));
+      const { url } = await serveWithErrorHandler(t, (req, res, next) => {
+        if (req.url === '/next') next(hostile());
+        else new Readable({ read() { this.destroy(hostile()); } }).pipe(res);
+      });
+      for (const path of ['/next', '/stream']) {
+        const res = await fetch(`${url}${path}`);
+        assert.equal(res.status, 500, path);
+        assert.equal(await res.text(), 'Internal Server Error\n');
+      }
+    });
+  });
+
   describe('the headers', () => {
     it('should clear the representation and cache headers the failed handler had set', async (t) => {
       const { url } = await serveWithErrorHandler(t, (_req, res, next) => {
