@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants as http2Constants, type Http2Stream } from 'node:http2';
 import type { Readable } from 'node:stream';
 import bytes from 'bytes';
 import onFinished from 'on-finished';
@@ -263,7 +264,9 @@ function writeErrorResponse(
   res.setHeader('X-Content-Type-Options', 'nosniff');
   settleRequestBody(req, res, settings.drainLimit);
   res.statusCode = status;
-  res.statusMessage = title;
+  // HTTP/2 has neither reason phrases nor connection headers (Node's
+  // compatibility API warns, or throws, on them); it ends streams, not connections.
+  if (req.httpVersionMajor < 2) res.statusMessage = title;
   if (req.method === 'HEAD') res.end();
   else res.end(body);
 }
@@ -297,7 +300,8 @@ function settleRequestBody(req: IncomingMessage, res: ServerResponse, limit: num
   // Transfer-Encoding says there is one (RFC 9112, 6.3).
   if (!chunked && length === 0) return;
   const awaitsContinue = /100-continue/i.test(req.headers.expect ?? '');
-  if (chunked || !Number.isSafeInteger(length) || length > limit || awaitsContinue) res.setHeader('Connection', 'close');
+  const tooMuch = chunked || !Number.isSafeInteger(length) || length > limit || awaitsContinue;
+  if (tooMuch && req.httpVersionMajor < 2) res.setHeader('Connection', 'close');
   req.unpipe();
   req.resume();
 }
@@ -310,12 +314,12 @@ function sendBare500(state: ResponseState, req: IncomingMessage, res: ServerResp
   try {
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     res.statusCode = 500;
-    res.statusMessage = 'Internal Server Error';
+    if (req.httpVersionMajor < 2) res.statusMessage = 'Internal Server Error';
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.setHeader('Content-Length', Buffer.byteLength(BARE_500));
     res.setHeader('X-Content-Type-Options', 'nosniff');
     // Whatever went wrong may have left the request half-read.
-    res.setHeader('Connection', 'close');
+    if (req.httpVersionMajor < 2) res.setHeader('Connection', 'close');
     req.unpipe();
     req.resume();
     if (req.method === 'HEAD') res.end();
@@ -329,7 +333,11 @@ function sendBare500(state: ResponseState, req: IncomingMessage, res: ServerResp
 function abort(state: ResponseState, res: ServerResponse): void {
   if (res.destroyed || res.writableEnded) return;
   state.destroyed = true;
-  res.destroy();
+  // Node's HTTP/2 compatibility response, destroyed, ends its stream with
+  // NO_ERROR, which a client cannot tell from a complete response.
+  const stream = (res as { stream?: Partial<Pick<Http2Stream, 'close'>> }).stream;
+  if (typeof stream?.close === 'function') stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+  else res.destroy();
 }
 
 function report(settings: Settings, state: ResponseState, err: unknown, req: IncomingMessage, info: LogInfo): void {
