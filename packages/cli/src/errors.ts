@@ -1,0 +1,27 @@
+// Errors follow the http-errors convention (status, statusCode, expose) with
+// a stable `code`. The command's own failures are the operator's business:
+// status 500, never exposed. Errors of the config keep the codes of @unblock/config.
+
+/** A wrong command line: unknown command or flag, a bad flag value. Exit code 2. */
+export class UsageError extends TypeError {
+  readonly code = 'UNBLOCK_ERR_CLI_USAGE';
+  readonly status = 500;
+  readonly statusCode = 500;
+  readonly expose = false;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A worker process failed before all its servers listened (a module that throws on import, a port in use). Exit code 1. */
+export class StartError extends Error {
+  readonly code = 'UNBLOCK_ERR_CLI_START';
+  readonly status = 500;
+  readonly statusCode = 500;
+  readonly expose = false;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StartError';
+  }
+}

@@ -1,0 +1,3 @@
+export { main, parseCommandLine, USAGE, type ParsedCommand } from './cli.js';
+export * from './errors.js';
+export { applyOverrides, type Overrides } from './options.js';

@@ -1,0 +1,224 @@
+// The primary process of `unblock serve`: forks the workers, restarts the
+// ones that crash, rolls them over on SIGHUP and drains them on SIGTERM or
+// SIGINT. It never loads app code itself, so a reload always starts clean
+// processes with the code and config on disk.
+import cluster, { type Worker } from 'node:cluster';
+import { createServer, type AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { formatAddress, formatTree, loadConfig, type LoadedConfig } from '@unblock/config';
+import { StartError } from './errors.js';
+import { formatError } from './format.js';
+import type { Logger } from './log.js';
+import { applyOverrides, type Overrides } from './options.js';
+import { SETTINGS_VARIABLE, type PrimaryMessage, type WorkerMessage, type WorkerSettings } from './worker.js';
+
+/** Exit codes of `unblock serve`. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+type Address = Extract<WorkerMessage, { type: 'ready' }>['servers'];
+
+interface Managed {
+  worker: Worker;
+  startedAt: number;
+  /** Set when the primary asked it to stop: its exit is expected. */
+  retiring: boolean;
+}
+
+// Crash restarts back off from 100 ms to 10 s; a worker that stayed up for a
+// minute resets the count.
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 10_000;
+const STABLE_AFTER_MS = 60_000;
+// How long the primary waits for a worker's own drain past shutdownTimeout
+// (closing pools, exiting) before it kills it.
+const EXIT_GRACE_MS = 5_000;
+
+export async function runPrimary(configFile: string, overrides: Overrides, log: Logger): Promise<number> {
+  let config = applyOverrides(await loadConfig(configFile), overrides);
+  const live = new Set<Managed>();
+  let crashes = 0;
+  let shuttingDown = false;
+  let reloading: Promise<void> | undefined;
+  let reloadAgain = false;
+
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)) });
+
+  // Port 0 ("any free port") is chosen here, once: node:cluster shares a
+  // listening socket between workers by address *as requested*, so workers
+  // asking for port 0 at different times (a crash restart after the last
+  // worker died, a reload) would otherwise not end up on the same port.
+  const pinnedPorts: Record<string, number> = {};
+  for (const server of config.servers) if (server.port === 0) pinnedPorts[server.name] = await freePort(server.host);
+  const settings: WorkerSettings = { config: configFile, overrides, pinnedPorts };
+
+  /** Forks a worker and resolves once all its servers listen; rejects if it fails first. */
+  const start = (): Promise<{ managed: Managed; servers: Address }> => {
+    const worker = cluster.fork({ [SETTINGS_VARIABLE]: JSON.stringify(settings) });
+    const managed: Managed = { worker, startedAt: Date.now(), retiring: false };
+    live.add(managed);
+    // An IPC message to a worker that just died fails; its exit says the rest.
+    worker.on('error', () => {});
+    return new Promise((resolve, reject) => {
+      let failure = 'exited before it was ready';
+      const onMessage = (message: WorkerMessage) => {
+        if (message?.type === 'ready') {
+          worker.off('exit', onEarlyExit);
+          worker.off('message', onMessage);
+          worker.on('exit', (code, signal) => onExit(managed, code, signal));
+          resolve({ managed, servers: message.servers });
+        } else if (message?.type === 'failed') {
+          failure = message.message;
+        }
+      };
+      const onEarlyExit = () => {
+        live.delete(managed);
+        reject(new StartError(`worker ${worker.id} failed to start: ${failure}`));
+      };
+      worker.on('message', onMessage);
+      worker.once('exit', onEarlyExit);
+    });
+  };
+
+  const retire = (managed: Managed): Promise<void> => {
+    managed.retiring = true;
+    const exited = new Promise<void>((resolve) => {
+      if (managed.worker.isDead()) resolve();
+      else managed.worker.once('exit', () => resolve());
+    });
+    send(managed.worker, { type: 'shutdown' });
+    const killer = setTimeout(() => managed.worker.process.kill('SIGKILL'), config.shutdownTimeout + EXIT_GRACE_MS);
+    return exited.finally(() => {
+      clearTimeout(killer);
+      live.delete(managed);
+    });
+  };
+
+  const onExit = (managed: Managed, code: number | null, signal: string | null) => {
+    live.delete(managed);
+    if (managed.retiring || shuttingDown) return;
+    if (Date.now() - managed.startedAt > STABLE_AFTER_MS) crashes = 0;
+    log.error(`worker ${managed.worker.id} exited (${signal ?? `code ${code}`})`, { pid: managed.worker.process.pid });
+    restartLater();
+  };
+
+  const restartLater = () => {
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** crashes);
+    crashes++;
+    log.info(`restarting a worker in ${delay} ms`);
+    setTimeout(() => {
+      if (shuttingDown) return;
+      // A replacement that fails to start counts as one more crash.
+      start().catch((err: unknown) => {
+        log.error(formatError(err));
+        restartLater();
+      });
+    }, delay);
+  };
+
+  const count = (c: LoadedConfig) => (c.workers === 'auto' ? availableParallelism() : c.workers);
+
+  // Start: every worker must come up, or the command fails.
+  try {
+    const started = await Promise.all(Array.from({ length: count(config) }, () => start()));
+    banner(log, configFile, config, started[0]!.servers, started.length);
+  } catch (err) {
+    shuttingDown = true;
+    await Promise.all([...live].map(retire));
+    throw err;
+  }
+
+  const reload = async () => {
+    let next: LoadedConfig;
+    try {
+      next = applyOverrides(await loadConfig(configFile), overrides);
+    } catch (err) {
+      log.error(`reload: the config is invalid, still serving the previous one\n${formatError(err)}`);
+      return;
+    }
+    log.info('reload: starting new workers', { workers: count(next) });
+    const old = [...live];
+    config = next;
+    const fresh: Managed[] = [];
+    try {
+      // Rolling: a new worker listens before an old one starts to drain, so
+      // there is always a process accepting connections.
+      for (let i = 0; i < Math.max(count(next), old.length); i++) {
+        if (i < count(next)) fresh.push((await start()).managed);
+        if (i < old.length) void retire(old[i]!);
+      }
+      log.info('reload: done', { workers: fresh.length });
+    } catch (err) {
+      // The old workers not yet retired keep serving, beside the new ones
+      // that did start.
+      log.error(`reload failed, keeping the workers that run\n${formatError(err)}`);
+    }
+  };
+
+  const onHup = () => {
+    if (shuttingDown) return;
+    if (reloading !== undefined) {
+      reloadAgain = true;
+      return;
+    }
+    reloading = (async () => {
+      do {
+        reloadAgain = false;
+        await reload();
+      } while (reloadAgain && !shuttingDown);
+      reloading = undefined;
+    })();
+  };
+  process.on('SIGHUP', onHup);
+
+  return new Promise<number>((resolve) => {
+    const onStop = (signal: NodeJS.Signals) => {
+      if (shuttingDown) {
+        log.error(`${signal} again: forcing exit`);
+        for (const managed of live) managed.worker.process.kill('SIGKILL');
+        resolve(EXIT.failed);
+        return;
+      }
+      shuttingDown = true;
+      log.info(`${signal}: shutting down`, { inFlightTimeout: config.shutdownTimeout });
+      void (reloading ?? Promise.resolve())
+        .then(() => Promise.all([...live].map(retire)))
+        .then(() => {
+          log.info('stopped');
+          resolve(EXIT.ok);
+        });
+    };
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+  });
+}
+
+function banner(log: Logger, file: string, config: LoadedConfig, servers: Address, workers: number): void {
+  // The ports the servers got (port 0 means any free one).
+  const actual: LoadedConfig = {
+    ...config,
+    servers: config.servers.map((s, i) => ({ ...s, port: servers[i]?.port ?? s.port })),
+  };
+  const urls = actual.servers.map((s) => ({ name: s.name, url: formatAddress(s), ...(s.health ? { health: s.health } : {}) }));
+  log.block(
+    `unblock: serving ${file} with ${workers} worker${workers === 1 ? '' : 's'} (primary pid ${process.pid})`,
+    [...urls.map((u) => `  ${u.name}: ${u.url}${u.health ? `  (health ${u.url}${u.health})` : ''}`), '', formatTree(actual)].join('\n'),
+    { event: 'listening', servers: urls, workers, pid: process.pid },
+  );
+}
+
+/** A port free on `host` right now, from the system. */
+async function freePort(host: string): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(0, host, resolve);
+  });
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+function send(worker: Worker, message: PrimaryMessage): void {
+  if (worker.isConnected()) worker.send(message);
+}

@@ -1,0 +1,79 @@
+// A serving process: loads the config itself (so a restart loads new code and
+// config), builds the chains, listens, and drains when the primary says so.
+import cluster from 'node:cluster';
+import { build, loadConfig, type BuiltApp } from '@unblock/config';
+import { createLogger } from './log.js';
+import { applyOverrides, type Overrides } from './options.js';
+import { serve, type RunningServer } from './server.js';
+import { formatError } from './format.js';
+
+/** What the primary passes to each worker (in the environment). */
+export interface WorkerSettings {
+  config: string;
+  overrides: Overrides;
+  /**
+   * The ports that servers configured with port 0 got at startup, by server
+   * name: a worker started later (a crash restart, a reload) must listen on
+   * the same one, not on a new free port.
+   */
+  pinnedPorts: Record<string, number>;
+}
+
+export type WorkerMessage = { type: 'ready'; servers: { name: string; host: string; port: number }[] } | { type: 'failed'; message: string };
+export type PrimaryMessage = { type: 'shutdown' };
+
+export const SETTINGS_VARIABLE = 'UNBLOCK_WORKER_SETTINGS';
+
+export async function runWorker(): Promise<void> {
+  const log = createLogger(undefined, { worker: cluster.worker?.id, pid: process.pid });
+  const settings = JSON.parse(process.env[SETTINGS_VARIABLE] ?? '{}') as WorkerSettings;
+  let app: BuiltApp | undefined;
+  let servers: RunningServer[] = [];
+  let stopping: Promise<void> | undefined;
+
+  const stop = (shutdownTimeout: number) => {
+    stopping ??= (async () => {
+      const cut = await Promise.all(servers.map((s) => s.drain(shutdownTimeout)));
+      const total = cut.reduce((a, b) => a + b, 0);
+      if (total > 0) log.error(`shutdown: ${total} request(s) still running after shutdownTimeout were cut off`);
+      await app?.close();
+      process.exit(0);
+    })();
+    return stopping;
+  };
+
+  // The primary coordinates: a terminal's Ctrl+C or a SIGHUP reaches every
+  // process of the group, and only the primary's word counts. A SIGTERM sent
+  // to this process alone still drains it.
+  process.on('SIGINT', () => {});
+  process.on('SIGHUP', () => {});
+
+  try {
+    const configured = applyOverrides(await loadConfig(settings.config), settings.overrides ?? {});
+    const loaded = { ...configured, servers: configured.servers.map((s) => (s.port === 0 && settings.pinnedPorts?.[s.name] !== undefined ? { ...s, port: settings.pinnedPorts[s.name]! } : s)) };
+    process.on('SIGTERM', () => void stop(loaded.shutdownTimeout));
+    process.on('message', (message: PrimaryMessage) => {
+      if (message?.type === 'shutdown') void stop(loaded.shutdownTimeout);
+    });
+    // Without a primary there is nobody to restart or stop this process.
+    process.on('disconnect', () => void stop(loaded.shutdownTimeout));
+
+    app = await build(loaded);
+    const built = app;
+    const poolHealth = () => built.poolStats();
+    servers = built.servers.map(({ config, chain }) => serve({ config, handler: chain, poolHealth }));
+    const addresses = await Promise.all(servers.map((s) => s.listen()));
+    send({ type: 'ready', servers: servers.map((s, i) => ({ name: s.config.name, host: addresses[i]!.address, port: addresses[i]!.port })) });
+  } catch (err) {
+    const message = formatError(err);
+    // The primary reports it, once, as the reason the command failed.
+    if (process.send === undefined) log.error(message);
+    send({ type: 'failed', message });
+    await app?.close().catch(() => {});
+    process.exit(1);
+  }
+}
+
+function send(message: WorkerMessage): void {
+  process.send?.(message);
+}

@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Agent, fetch } from 'undici';
+import { parseCommandLine } from '../src/index.js';
+import { listening, project, run, sleep } from './helpers.js';
+
+const APP = `
+server: { port: 0, keepAliveTimeout: 1s, shutdownTimeout: 5s }
+chain:
+  - app: ./app.js
+`;
+
+describe('parseCommandLine(argv)', () => {
+  it('should read serve with its flags', () => {
+    assert.deepEqual(parseCommandLine(['serve', 'x.yaml', '--port', '8080', '--host', '0.0.0.0', '--workers', 'auto', '--threads', '4']), {
+      command: 'serve',
+      config: 'x.yaml',
+      overrides: { port: 8080, host: '0.0.0.0', workers: 'auto', threads: 4 },
+    });
+  });
+
+  it('should throw UNBLOCK_ERR_CLI_USAGE for bad flags and commands', () => {
+    for (const argv of [[], ['start'], ['serve', '--port', '-1'], ['serve', '--port', '70000'], ['serve', '--workers', '0'], ['serve', '--nope'], ['check', 'a', 'b'], ['check', '--port', '1']]) {
+      assert.throws(() => parseCommandLine(argv), { code: 'UNBLOCK_ERR_CLI_USAGE' }, argv.join(' '));
+    }
+  });
+});
+
+describe('unblock check', () => {
+  it('should print the resolved chain and exit 0 for a valid config (found by its default name)', async () => {
+    const dir = project('chain:\n  - error-handler: { expose: false }\n  - mount: /api\n    chain:\n      - app: ./app.js\n');
+    const r = run(['check'], dir);
+    assert.equal(await r.exited(), 0, r.stderr());
+    assert.match(r.stdout(), /unblock\.config\.yaml: valid/);
+    assert.match(r.stdout(), /├─ error-handler \{ expose: false \}\n└─ mount \/api\n {3}└─ app \.\/app\.js/);
+  });
+
+  it('should exit 1 with every problem, its path and a suggestion', async () => {
+    const dir = project('server: { prot: 80 }\nchain:\n  - error-handler: { expos: true }\n  - ap: ./app.js\n');
+    const r = run(['check'], dir);
+    assert.equal(await r.exited(), 1);
+    assert.match(r.stderr(), /server\.prot: unknown option — did you mean "port"\?/);
+    assert.match(r.stderr(), /chain\[0\]\.error-handler\.expos: unknown option — did you mean "expose"\?/);
+    assert.match(r.stderr(), /chain\[1\]: unknown step "ap" — did you mean "app"\?/);
+    assert.match(r.stderr(), /UNBLOCK_ERR_CONFIG_INVALID/);
+  });
+
+  it('should exit 1 when a module cannot be imported', async () => {
+    const dir = project('chain:\n  - app: ./broken-app.js\n');
+    const r = run(['check'], dir);
+    assert.equal(await r.exited(), 1);
+    assert.match(r.stderr(), /chain\[0\]\.app: cannot import \.\/broken-app\.js: broken on import/);
+  });
+
+  it('should exit 1 when there is no config', async () => {
+    const dir = project('', { name: 'other.yaml' });
+    const r = run(['check'], dir);
+    assert.equal(await r.exited(), 1);
+    assert.match(r.stderr(), /UNBLOCK_ERR_CONFIG_NOT_FOUND/);
+  });
+
+  it('should exit 2 with the usage for a wrong command line', async () => {
+    const r = run(['serve', '--port', 'eighty'], project(APP));
+    assert.equal(await r.exited(), 2);
+    assert.match(r.stderr(), /--port must be a whole number/);
+    assert.match(r.stderr(), /Usage:/);
+  });
+});
+
+describe('unblock serve', () => {
+  it('should refuse a bad config before starting anything', async () => {
+    const dir = project('server: { port: 0 }\nchain:\n  - app: ./app.js\n    timout: 5s\n');
+    const r = run(['serve'], dir);
+    assert.equal(await r.exited(), 1);
+    assert.match(r.stderr(), /chain\[0\]\.timout: unexpected key beside "app"/);
+    assert.ok(!r.events.some((e) => e.event === 'listening'));
+  });
+
+  it('should exit 1 when a worker cannot start, saying why', async () => {
+    const r = run(['serve'], project('server: { port: 0 }\nchain:\n  - app: ./broken-app.js\n'));
+    assert.equal(await r.exited(), 1);
+    assert.match(r.stderr(), /failed to start: chain\[0\]\.app: cannot import/);
+  });
+
+  it('should exit 1 when the port is taken', async () => {
+    const first = run(['serve'], project(APP));
+    const url = await listening(first);
+    try {
+      const second = run(['serve', '--port', new URL(url).port], project(APP));
+      assert.equal(await second.exited(), 1);
+      assert.match(second.stderr(), /EADDRINUSE/);
+    } finally {
+      first.child.kill('SIGTERM');
+      assert.equal(await first.exited(), 0);
+    }
+  });
+
+  it('should serve, print addresses and chain, and stop on SIGTERM with exit 0', async () => {
+    const r = run(['serve', '--workers', '2'], project(APP));
+    const event = await r.waitFor((e) => e.event === 'listening');
+    assert.equal(event.workers, 2);
+    assert.match(String(event.text), /└─ app \.\/app\.js/);
+    const url = (event.servers as { url: string }[])[0]!.url;
+    const res = await fetch(`${url}/pid`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^\d+ v1$/);
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+    await assert.rejects(fetch(`${url}/pid`));
+  });
+
+  it('should let in-flight requests finish on SIGTERM, and refuse new connections meanwhile', async () => {
+    const r = run(['serve'], project(APP));
+    const url = await listening(r);
+    const slow = fetch(`${url}/slow?ms=1500`);
+    await sleep(300);
+    r.child.kill('SIGTERM');
+    await sleep(300);
+    await assert.rejects(fetch(`${url}/pid`, { dispatcher: new Agent() }), 'a new connection during the drain');
+    const res = await slow;
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^slow \d+$/);
+    assert.equal(res.headers.get('connection'), 'close');
+    assert.equal(await r.exited(), 0);
+  });
+
+  it('should cut off requests that outlast shutdownTimeout, and still exit 0', async () => {
+    const r = run(['serve'], project('server: { port: 0, shutdownTimeout: 500ms }\nchain:\n  - app: ./app.js\n'));
+    const url = await listening(r);
+    const hanging = fetch(`${url}/hang`).then(
+      () => 'answered',
+      () => 'failed',
+    );
+    await sleep(200);
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+    assert.equal(await hanging, 'failed');
+  });
+
+  it('should force the exit on a second signal', async () => {
+    const r = run(['serve'], project('server: { port: 0, shutdownTimeout: 30s }\nchain:\n  - app: ./app.js\n'));
+    const url = await listening(r);
+    void fetch(`${url}/hang`).catch(() => {});
+    await sleep(200);
+    r.child.kill('SIGINT');
+    await r.waitFor((e) => String(e.msg).startsWith('SIGINT: shutting down'));
+    r.child.kill('SIGINT');
+    assert.equal(await r.exited(5_000), 1);
+  });
+
+  it('should restart a crashed worker', async () => {
+    const r = run(['serve'], project(APP));
+    const url = await listening(r);
+    const before = await (await fetch(`${url}/pid`)).text();
+    await fetch(`${url}/crash`).catch(() => {});
+    await r.waitFor((e) => String(e.msg).includes('exited (code 3)'));
+    let after = '';
+    for (let i = 0; i < 50 && after === ''; i++) {
+      after = await fetch(`${url}/pid`, { dispatcher: new Agent() }).then(
+        (res) => res.text(),
+        () => '',
+      );
+      if (after === '') await sleep(100);
+    }
+    assert.match(after, /^\d+ v1$/);
+    assert.notEqual(after, before);
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+
+  it('should run several servers from one config', async () => {
+    const config = 'servers:\n  - name: a\n    port: 0\n    chain: [{ app: ./app.js }]\n  - name: b\n    port: 0\n    health: /healthz\n    chain: [{ app: ./app.js }]\n';
+    const r = run(['serve'], project(config));
+    const event = await r.waitFor((e) => e.event === 'listening');
+    const [a, b] = event.servers as { name: string; url: string; health?: string }[];
+    assert.deepEqual([a!.name, b!.name, b!.health], ['a', 'b', '/healthz']);
+    assert.notEqual(a!.url, b!.url);
+    assert.equal((await fetch(`${a!.url}/pid`)).status, 200);
+    assert.equal((await fetch(`${a!.url}/healthz`)).status, 404, 'no health endpoint on a');
+    const health = await fetch(`${b!.url}/healthz`);
+    assert.equal(health.status, 200);
+    const body = (await health.json()) as { status: string; eventLoopDelay: { mean: number }; pools: object };
+    assert.equal(body.status, 'ok');
+    assert.equal(typeof body.eventLoopDelay.mean, 'number');
+    assert.equal(typeof body.pools, 'object');
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+
+  it('should answer 503 on the health path while draining', async () => {
+    const r = run(['serve'], project('server: { port: 0, health: /healthz, shutdownTimeout: 5s }\nchain:\n  - app: ./app.js\n'));
+    const url = await listening(r);
+    // A keep-alive connection opened before the drain is still served during it.
+    const agent = new Agent({ connections: 1 });
+    assert.equal((await fetch(`${url}/healthz`, { dispatcher: agent })).status, 200);
+    const slow = fetch(`${url}/slow?ms=1500`);
+    await sleep(200);
+    r.child.kill('SIGTERM');
+    await sleep(300);
+    const draining = await fetch(`${url}/healthz`, { dispatcher: agent });
+    assert.equal(draining.status, 503);
+    assert.equal(((await draining.json()) as { status: string }).status, 'draining');
+    assert.equal((await slow).status, 200);
+    assert.equal(await r.exited(), 0);
+    await agent.close();
+  });
+
+  it('should write a JSON line per request when accessLog is on', async () => {
+    const r = run(['serve'], project('server: { port: 0, accessLog: true }\nchain:\n  - app: ./app.js\n'));
+    const url = await listening(r);
+    await (await fetch(`${url}/pid?x=1`)).text();
+    const line = await r.waitFor((e) => e.msg === 'request');
+    assert.equal(line.method, 'GET');
+    assert.equal(line.url, '/pid?x=1');
+    assert.equal(line.status, 200);
+    assert.equal(typeof line.duration, 'number');
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+
+  it('should cut off a client that sends its headers too slowly (headersTimeout)', async () => {
+    const r = run(['serve'], project('server: { port: 0, headersTimeout: 300ms, requestTimeout: 1s }\nchain:\n  - app: ./app.js\n'));
+    const url = new URL(await listening(r));
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => socket.write('GET /pid HTTP/1.1\r\nHost: x\r\n'));
+      let data = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (data += chunk));
+      socket.on('close', () => resolve(data));
+      socket.on('error', reject);
+      setTimeout(() => reject(new Error('the server kept the slow connection open')), 5_000).unref();
+    });
+    assert.match(reply, /^HTTP\/1\.1 408/);
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+});
+
+describe('unblock serve: SIGHUP', () => {
+  it('should roll every worker over to new code and config with zero failed requests under load', async () => {
+    const dir = project('server: { port: 0, workers: 2, keepAliveTimeout: 2s, shutdownTimeout: 5s }\nchain:\n  - app: ./app.js\n');
+    const r = run(['serve'], dir);
+    const url = await listening(r);
+    const agent = new Agent({ connections: 8 });
+    const seen = new Set<string>();
+    let ok = 0;
+    const failures: string[] = [];
+    let stop = false;
+    const loop = async () => {
+      while (!stop) {
+        try {
+          const res = await fetch(`${url}/pid`, { dispatcher: agent });
+          const text = await res.text();
+          if (res.status === 200) {
+            ok++;
+            seen.add(text);
+          } else failures.push(`status ${res.status}`);
+        } catch (err) {
+          failures.push(String((err as Error).cause ?? err));
+        }
+      }
+    };
+    const loops = Array.from({ length: 8 }, loop);
+    await sleep(500);
+    writeFileSync(join(dir, 'VERSION'), 'v2');
+    r.child.kill('SIGHUP');
+    await r.waitFor((e) => e.msg === 'reload: done', 15_000);
+    // Let the old workers drain while the load goes on.
+    await sleep(2_500);
+    stop = true;
+    await Promise.all(loops);
+    await agent.close();
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+
+    assert.deepEqual(failures, []);
+    assert.ok(ok > 100, `only ${ok} requests in the run`);
+    const versions = new Set([...seen].map((s) => s.split(' ')[1]));
+    assert.deepEqual([...versions].sort(), ['v1', 'v2']);
+    const pids = new Set([...seen].map((s) => s.split(' ')[0]));
+    assert.ok(pids.size >= 4, `expected 2 old and 2 new worker pids, saw ${[...pids].join(', ')}`);
+  });
+
+  it('should keep serving the previous version when the new config is invalid', async () => {
+    const dir = project(APP);
+    const r = run(['serve'], dir);
+    const url = await listening(r);
+    const before = await (await fetch(`${url}/pid`)).text();
+    writeFileSync(join(dir, 'unblock.config.yaml'), 'chain:\n  - ap: ./app.js\n');
+    r.child.kill('SIGHUP');
+    await r.waitFor((e) => String(e.msg).startsWith('reload: the config is invalid'));
+    assert.equal(await (await fetch(`${url}/pid`)).text(), before);
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+});
