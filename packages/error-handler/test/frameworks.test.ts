@@ -221,13 +221,13 @@ for (const [version, KoaClass] of [
     });
 
     it('should destroy a streamed body that fails midway (Koa 2 alone leaves the socket open)', async (t) => {
-      const { app, koaErrors } = buildApp();
+      // Koa's own listener on ctx.body streams may report the error too, depending on
+      // which listener runs first (README: set app.silent); not asserted here.
+      const { app } = buildApp();
       const { port } = await serve(t, app.callback() as (req: IncomingMessage, res: ServerResponse) => void);
       const { text, closed } = await rawRequest(port, 'GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
       assert.ok(endsWithoutFinalChunk(text), JSON.stringify(text));
       assert.ok(closed, 'closed by the server, not by the idle timeout of the test client');
-      // Koa's own listener on ctx.body streams reports it too (README: set app.silent).
-      await eventually(() => koaErrors.length === 1, "Koa's report");
     });
   });
 }
