@@ -5,6 +5,7 @@
 // memory: 100 uploads of 1 MiB held in flight at once (all but their last
 // byte sent), then completed; the growth of the server's memory is compared
 // with the bytes in flight. Run: npm run bench -- wait-for-body
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { waitForBody } from '@unblock/wait-for-body';
 import bodyParser from 'body-parser';
 import getRawBody from 'raw-body';
-import { childCase, measure, median, printTable, serveForParent, startServer, stopServer, usage, type Measurement } from './support.js';
+import { childCase, measure, median, printTable, serveForParent, startServer, stopServer, type Measurement } from './support.js';
 
 const BODY = Buffer.alloc(1024 * 1024, 'x');
 const LIMIT = '2mb';
@@ -134,7 +135,7 @@ async function measureMemory(file: string, name: Case): Promise<Record<string, n
   const sockets = await Promise.all(Array.from({ length: IN_FLIGHT }, () => openUpload(server.port)));
   const held = await settledMemory(server.child);
   await Promise.all(sockets.map((socket) => finishUpload(socket)));
-  const peak = await peakMemory(server.child);
+  const peak = await ask(server.child, 'peak');
   await stopServer(server);
   return {
     'buffers held / in flight': (held.arrayBuffers - before.arrayBuffers) / inFlight,
@@ -166,27 +167,28 @@ function finishUpload(socket: Socket): Promise<void> {
 }
 
 type MemoryReport = { rss: number; arrayBuffers: number };
+type Child = ChildProcess;
 
 /** The server's memory once it has stopped growing (the uploads are in its buffers, not in the kernel's). */
-async function settledMemory(child: Parameters<typeof usage>[0]): Promise<MemoryReport> {
-  let last = (await usage(child)).memory;
+async function settledMemory(child: Child): Promise<MemoryReport> {
+  let last = await ask(child, 'memory');
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const now = (await usage(child)).memory;
+    const now = await ask(child, 'memory');
     if (Math.abs(now.arrayBuffers - last.arrayBuffers) < 64 * 1024) return now;
     last = now;
   }
 }
 
-async function peakMemory(child: Parameters<typeof usage>[0]): Promise<MemoryReport> {
-  child.send('peak');
+function ask(child: Child, question: 'memory' | 'peak'): Promise<MemoryReport> {
+  child.send(question);
   return new Promise((resolve) => child.once('message', (message) => resolve(message as MemoryReport)));
 }
 
 /**
- * In a memory child: collect garbage before each report of `usage` (so a
- * baseline is not inflated by the previous phase), and sample memory every
- * millisecond to answer 'peak' with the highest seen.
+ * In a memory child: answer 'memory' with the memory in use after a
+ * garbage collection (so that a baseline is not inflated by what went
+ * before), and 'peak' with the highest seen, sampled every millisecond.
  */
 function trackPeakMemory(): void {
   setFlagsFromString('--expose-gc');
@@ -196,9 +198,12 @@ function trackPeakMemory(): void {
     const { rss, arrayBuffers } = process.memoryUsage();
     peak = { rss: Math.max(peak.rss, rss), arrayBuffers: Math.max(peak.arrayBuffers, arrayBuffers) };
   }, 1).unref();
-  // First in line, so the garbage is collected before serveForParent answers 'usage'.
-  (process as NodeJS.EventEmitter).prependListener('message', (message: unknown) => {
-    if (message === 'usage') gc();
+  process.on('message', (message: unknown) => {
+    if (message === 'memory') {
+      gc();
+      const { rss, arrayBuffers } = process.memoryUsage();
+      process.send!({ rss, arrayBuffers });
+    }
     if (message === 'peak') process.send!(peak);
   });
 }
