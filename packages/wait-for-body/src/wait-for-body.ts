@@ -42,9 +42,10 @@ export function waitForBody(options: WaitForBodyOptions = {}): WaitForBodyMiddle
       else next();
       return;
     }
-    // body-parser sets `_body` once it has read and parsed the body: its
-    // req.body stands, as body-parser's own parsers leave each other's.
-    if ((req as { _body?: unknown })._body === true) {
+    // Read to its end by a parser that left its result (body-parser 1 and 2,
+    // multer …): that req.body stands, as body-parser's parsers leave each
+    // other's. A stream read by something that kept nothing is an error, below.
+    if (req.readableEnded && (req as { body?: unknown }).body !== undefined) {
       next();
       return;
     }

@@ -42,6 +42,15 @@ for (const [name, express] of expressVersions) {
       });
     }
 
+    it('should leave what express.json() parsed at app level, and read what it did not parse', async (t) => {
+      const app = express();
+      app.use(express.json());
+      app.post('/route', waitForBody(), sendBody);
+      const { url } = await serve(t, app);
+      assert.deepEqual(await (await post(`${url}/route`, '{"parsed":true}', { 'content-type': 'application/json' })).json(), { isBuffer: false, text: { parsed: true } });
+      assert.deepEqual(await (await post(`${url}/route`, 'raw text', { 'content-type': 'text/plain' })).json(), { isBuffer: true, text: 'raw text' });
+    });
+
     it("should let Express's own final handler answer 413 once the upload is drained", async (t) => {
       const { app, path } = expressWith(express, 'app', waitForBody({ limit: 100 }), sendBody);
       // Its final handler logs every error outside the test environment.
