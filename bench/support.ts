@@ -62,8 +62,16 @@ export async function usage(child: ChildProcess): Promise<{ cpu: NodeJS.CpuUsage
 
 function reply<T>(child: ChildProcess): Promise<T> {
   return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve(message as T));
-    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+    const onMessage = (message: unknown) => {
+      child.off('exit', onExit);
+      resolve(message as T);
+    };
+    const onExit = (code: number | null) => {
+      child.off('message', onMessage);
+      reject(new Error(`bench server exited with ${code}`));
+    };
+    child.once('message', onMessage);
+    child.once('exit', onExit);
   });
 }
 
