@@ -4,21 +4,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { Server as NetServer } from 'node:net';
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
-import type { ServerConfig } from '@unblock/config';
+import type { PoolStats, ServerConfig } from '@unblock/config';
 import { accessLogFormat, createLogger } from './log.js';
-
-/** What the health endpoint reports of one pool. */
-export interface PoolHealth {
-  [key: string]: unknown;
-  /** True while the pool refuses new work (its queue is full). */
-  shedding?: boolean;
-}
 
 export interface ServeOptions {
   config: ServerConfig;
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** Pool figures for the health endpoint, by pool name. */
-  poolHealth: () => Record<string, PoolHealth>;
+  poolHealth: () => Record<string, PoolStats>;
 }
 
 export interface RunningServer {
@@ -140,7 +133,7 @@ function isHealthRequest(req: IncomingMessage, path: string): boolean {
   return (end === -1 ? url : url.slice(0, end)) === path;
 }
 
-function health(res: ServerResponse, draining: boolean, started: number, pools: Record<string, PoolHealth>): void {
+function health(res: ServerResponse, draining: boolean, started: number, pools: Record<string, PoolStats>): void {
   const shedding = Object.values(pools).some((pool) => pool.shedding === true);
   const status = draining ? 'draining' : shedding ? 'shedding' : 'ok';
   const body = JSON.stringify({
@@ -163,6 +156,14 @@ function logRequest(log: ReturnType<typeof createLogger>, req: IncomingMessage, 
   const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
   // A response closed before it finished was cut off (client gone, error after headers).
   const status = res.writableFinished ? res.statusCode : 0;
-  if (log.format === 'json') log.info('request', { method: req.method, url, status, duration: ms });
-  else log.info(`${req.method} ${url} ${status === 0 ? 'aborted' : status} ${ms}ms`);
+  const queueWait = queueWaitOf(res);
+  if (log.format === 'json') log.info('request', { method: req.method, url, status, duration: ms, queueWait });
+  else log.info(`${req.method} ${url} ${status === 0 ? 'aborted' : status} ${ms}ms${queueWait === undefined ? '' : ` (queued ${queueWait}ms)`}`);
+}
+
+/** The pool queue wait an offload step with `serverTiming: true` reported in Server-Timing (`queue;dur=<ms>`). */
+function queueWaitOf(res: ServerResponse): number | undefined {
+  const header = res.getHeader('server-timing');
+  const match = /(?:^|,)\s*queue;dur=([\d.]+)/.exec([header ?? ''].flat().join(', '));
+  return match ? Number(match[1]) : undefined;
 }

@@ -296,3 +296,52 @@ describe('unblock serve: SIGHUP', () => {
     assert.equal(await r.exited(), 0);
   });
 });
+
+describe('unblock serve: worker pools', () => {
+  const POOLED = `
+server: { port: 0, health: /healthz, accessLog: json, keepAliveTimeout: 1s }
+pool: { maxThreads: 1, maxQueue: 0 }
+chain:
+  - offload: { handler: ./busy.js, serverTiming: true }
+`;
+
+  it('should offload, log the queue wait, and report the pool on the health path (503 while it sheds)', async () => {
+    const r = run(['serve'], project(POOLED));
+    const url = await listening(r);
+    assert.equal(await (await fetch(`${url}/?ms=5`)).text(), 'busy 5');
+    const line = await r.waitFor((e) => e.msg === 'request' && e.url === '/?ms=5');
+    assert.equal(typeof line.queueWait, 'number');
+
+    const idle = (await (await fetch(`${url}/healthz`)).json()) as { status: string; pools: { default: { maxThreads: number; shedding: boolean } } };
+    assert.equal(idle.status, 'ok');
+    assert.equal(idle.pools.default.maxThreads, 1);
+    assert.equal(idle.pools.default.shedding, false);
+
+    // One thread, no queue: while it is busy the pool sheds.
+    const busy = fetch(`${url}/?ms=1500`);
+    await sleep(400);
+    const shedding = await fetch(`${url}/healthz`);
+    assert.equal(shedding.status, 503);
+    assert.equal(((await shedding.json()) as { status: string }).status, 'shedding');
+    assert.equal((await fetch(`${url}/?ms=1`)).status, 503, 'the offload step sheds too');
+    assert.equal((await busy).status, 200);
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+
+  it('should take --threads over the config', async () => {
+    const r = run(['serve', '--threads', '3'], project(POOLED));
+    const url = await listening(r);
+    await (await fetch(`${url}/?ms=1`)).text();
+    const body = (await (await fetch(`${url}/healthz`)).json()) as { pools: { default: { maxThreads: number } } };
+    assert.equal(body.pools.default.maxThreads, 3);
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+
+  it('should refuse --threads when nothing uses a pool', async () => {
+    const r = run(['serve', '--threads', '3'], project(APP));
+    assert.equal(await r.exited(), 2);
+    assert.match(r.stderr(), /--threads: this config has no worker pool/);
+  });
+});

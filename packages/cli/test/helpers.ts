@@ -13,7 +13,7 @@ export const BIN = join(here, '..', 'dist', 'bin.js');
 export function project(config: string, { version = 'v1', name = 'unblock.config.yaml' } = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'unblock-cli-'));
   copyFileSync(join(here, 'fixtures', 'app.js'), join(dir, 'app.js'));
-  copyFileSync(join(here, 'fixtures', 'broken-app.js'), join(dir, 'broken-app.js'));
+  for (const file of ['broken-app.js', 'busy.js']) copyFileSync(join(here, 'fixtures', file), join(dir, file));
   writeFileSync(join(dir, 'VERSION'), version);
   writeFileSync(join(dir, name), config);
   return dir;

@@ -14,8 +14,17 @@ export interface BuiltApp {
   servers: { config: ServerConfig; chain: Chain }[];
   /** The pools created so far, by name (a pool is created when the first offload step names it). */
   pools: ReadonlyMap<string, unknown>;
+  /** Utilization, queue length and whether it sheds load, for each pool created so far (for health endpoints). */
+  poolStats(): Record<string, PoolStats>;
   /** Closes the pools. Call it once the servers have stopped. */
   close(): Promise<void>;
+}
+
+/** What a pool reports of itself. */
+export interface PoolStats {
+  [figure: string]: unknown;
+  /** True while the pool refuses new work: its queue is full. */
+  shedding: boolean;
 }
 
 /** A chain built from a config: a chain, plus `close()` for the pools behind its offload steps. */
@@ -51,16 +60,15 @@ export async function build(config: LoadedConfig | Record<string, unknown>): Pro
   const loaded = isLoaded(config) ? config : validateConfig(config);
   const pools = new Map<string, unknown>();
   const closePools = async () => {
-    if (poolProvider === undefined) return;
     const all = [...pools.values()];
     pools.clear();
-    await Promise.all(all.map((pool) => poolProvider!.close(pool)));
+    await Promise.all(all.map((pool) => poolProvider.close(pool)));
   };
   const pool = async (name: string) => {
     let existing = pools.get(name);
     if (existing === undefined) {
       const options = loaded.pools[name];
-      if (poolProvider === undefined || options === undefined) throw invalidArgument(`no pool named "${name}"`);
+      if (options === undefined) throw invalidArgument(`no pool named "${name}"`);
       existing = poolProvider.create(options);
       pools.set(name, existing);
     }
@@ -73,7 +81,8 @@ export async function build(config: LoadedConfig | Record<string, unknown>): Pro
       await addSteps(app, server.chain, { loaded, pool });
       servers.push({ config: server, chain: app });
     }
-    return { config: loaded, servers, pools, close: closePools };
+    const poolStats = () => Object.fromEntries([...pools].map(([name, p]) => [name, poolProvider.stats(p)]));
+    return { config: loaded, servers, pools, poolStats, close: closePools };
   } catch (err) {
     await closePools();
     throw err;

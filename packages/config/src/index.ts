@@ -1,4 +1,4 @@
-export { build, buildChain, isKoaApp, resolveModuleUrl, type BuiltApp, type BuiltChain } from './build.js';
+export { build, buildChain, isKoaApp, resolveModuleUrl, type BuiltApp, type BuiltChain, type PoolStats } from './build.js';
 export { substituteEnv } from './env.js';
 export * from './errors.js';
 export { DEFAULT_CONFIG_NAMES, findConfig, loadConfig, readConfigFile } from './load.js';

@@ -110,16 +110,14 @@ export function composeSchema({ validateSteps = true }: { validateSteps?: boolea
     servers: { description: 'Several servers, each with its own address and chain (instead of `chain`).', type: 'array', minItems: 1, items: { $ref: '#/definitions/listener' } },
     chain: { $ref: '#/definitions/chain' },
   };
-  if (poolProvider !== undefined) {
-    definitions.pool = { description: 'A worker-thread pool.', ...embeddable(poolProvider.optionsSchema) };
-    properties.pool = { description: 'The default worker-thread pool, shared by every offload step that names no other.', $ref: '#/definitions/pool' };
-    properties.pools = {
-      description: 'More pools by name, for offload steps that say `pool: <name>`.',
-      type: 'object',
-      propertyNames: { pattern: '^[A-Za-z][\\w-]*$' },
-      additionalProperties: { $ref: '#/definitions/pool' },
-    };
-  }
+  definitions.pool = { description: 'A worker-thread pool.', ...embeddable(poolProvider.optionsSchema) };
+  properties.pool = { description: 'The default worker-thread pool, shared by every offload step that names no other.', $ref: '#/definitions/pool' };
+  properties.pools = {
+    description: 'More pools by name, for offload steps that say `pool: <name>`.',
+    type: 'object',
+    propertyNames: { pattern: '^[A-Za-z][\\w-]*$' },
+    additionalProperties: { $ref: '#/definitions/pool' },
+  };
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     title: 'unblock config',

@@ -9,7 +9,7 @@ import leven from 'leven';
 import { joinPath } from './env.js';
 import { ConfigValidationError, type ConfigIssue } from './errors.js';
 import { composeSchema, stepNames, STRUCTURAL_STEPS } from './schema.js';
-import { builtinSteps, poolProvider } from './steps.js';
+import { builtinSteps } from './steps.js';
 import type { AccessLog, JsonSchema, LoadedConfig, ServerConfig, Step, ValidateOptions } from './types.js';
 import { parseDuration } from './units.js';
 
@@ -71,6 +71,10 @@ export function validateConfig(value: unknown, options: ValidateOptions = {}): L
     }
   }
 
+  // The default pool exists when it is configured or used, so that a config
+  // without offload steps has no pool to show or to apply --threads to.
+  if (config.pool === undefined && !servers.some((s) => usesDefaultPool(s.chain))) pools.delete('default');
+
   if (issues.length > 0) throw new ConfigValidationError(dedupe(issues), options.file);
   return {
     file: options.file,
@@ -84,7 +88,6 @@ export function validateConfig(value: unknown, options: ValidateOptions = {}): L
 
 function collectPools(config: Record<string, unknown>, issues: ConfigIssue[]): Map<string, Record<string, unknown>> {
   const pools = new Map<string, Record<string, unknown>>();
-  if (poolProvider === undefined) return pools;
   pools.set('default', isObject(config.pool) ? config.pool : {});
   if (isObject(config.pools)) {
     for (const [name, poolOptions] of Object.entries(config.pools)) {
@@ -93,6 +96,12 @@ function collectPools(config: Record<string, unknown>, issues: ConfigIssue[]): M
     }
   }
   return pools;
+}
+
+function usesDefaultPool(steps: readonly Step[]): boolean {
+  return steps.some((step) =>
+    step.kind === 'mount' ? usesDefaultPool(step.chain) : step.kind === 'builtin' && step.name === 'offload' && step.options.inline !== true && (step.options.pool ?? 'default') === 'default',
+  );
 }
 
 function resolveServer(defaults: Record<string, unknown>, entry: Record<string, unknown>, name: string, path: string, chain: Step[]): ServerConfig {
@@ -214,7 +223,7 @@ function walkBuiltin(step: (typeof builtinSteps)[number], value: unknown, path: 
   const { options: validate } = validators();
   const before = issues.length;
   if (!validate.get(step.name)!(withoutFunctions(options))) issues.push(...toIssues(validate.get(step.name)!.errors ?? [], path, validators().definitions));
-  if (typeof options.pool === 'string' && pools.size > 0 && !pools.has(options.pool)) {
+  if (typeof options.pool === 'string' && !pools.has(options.pool)) {
     issues.push({ path: joinPath(path, 'pool'), found: options.pool, ...suggest(`no pool named "${options.pool}"`, options.pool, [...pools.keys()], `pools: ${[...pools.keys()].join(', ')}`) });
   }
   return issues.length === before ? { kind: 'builtin', name: step.name, options, path } : undefined;

@@ -485,3 +485,90 @@ describe('error-handler step', () => {
     assert.match(issue!.message, /indent/);
   });
 });
+
+describe('wait-for-body step', () => {
+  it('should read the body before the app, with the limit from the config', async () => {
+    const app = await buildChain(validateConfig({ chain: [{ 'wait-for-body': { limit: '16b' } }, { app: './body-length.js' }] }, { dir: fixtures }));
+    const { url, server } = await serve(app);
+    try {
+      const small = await fetch(url, { method: 'POST', body: 'hello' });
+      assert.equal(await small.text(), '5');
+      const big = await fetch(url, { method: 'POST', body: 'x'.repeat(100) });
+      assert.equal(big.status, 413);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('should validate its options against @unblock/wait-for-body\'s schema', () => {
+    assert.deepEqual(
+      issuesOf({ chain: [{ 'wait-for-body': { limt: '1mb' } }] }).map((i) => [i.path, i.suggestion]),
+      [['chain[0].wait-for-body.limt', 'limit']],
+    );
+  });
+});
+
+describe('offload step', () => {
+  it('should run the handler on a thread of the shared default pool', async () => {
+    const config = validateConfig(
+      {
+        pool: { maxThreads: 1, maxQueue: 8, idleTimeout: '1s' },
+        chain: [
+          { mount: '/a', chain: [{ offload: { handler: './blocking.js', timeout: '5s' } }] },
+          { mount: '/b', chain: [{ offload: { handler: './blocking.js' } }] },
+        ],
+      },
+      { dir: fixtures },
+    );
+    assert.deepEqual(Object.keys(config.pools), ['default']);
+    const built = await build(config);
+    const { url, server } = await serve(built.servers[0]!.chain);
+    try {
+      const a = (await (await fetch(`${url}/a/x`)).json()) as { threadId: number; url: string };
+      const b = (await (await fetch(`${url}/b/y`)).json()) as { threadId: number; url: string };
+      assert.notEqual(a.threadId, 0);
+      assert.equal(a.url, '/x');
+      assert.equal(b.threadId, a.threadId, 'one pool of one thread serves both steps');
+      assert.equal(built.pools.size, 1);
+      const stats = built.poolStats().default!;
+      assert.equal(stats.shedding, false);
+      assert.equal(stats.maxThreads, 1);
+      assert.equal(stats.maxQueue, 8);
+    } finally {
+      server.close();
+      await built.close();
+    }
+  });
+
+  it('should use a named pool, and tell a wrong pool name', async () => {
+    const config = validateConfig({ pools: { reports: { maxThreads: 1 } }, chain: [{ offload: { handler: './blocking.js', pool: 'reports' } }] }, { dir: fixtures });
+    assert.deepEqual(Object.keys(config.pools), ['reports']);
+    assert.deepEqual(
+      issuesOf({ pools: { reports: {} }, chain: [{ offload: { handler: './blocking.js', pool: 'report' } }] }).map((i) => [i.path, i.suggestion]),
+      [['chain[0].offload.pool', 'reports']],
+    );
+  });
+
+  it('should require a handler and check the package\'s options', () => {
+    assert.deepEqual(
+      issuesOf({ chain: [{ offload: { timout: '5s' } }] }).map((i) => [i.path, i.message, i.suggestion]),
+      [
+        ['chain[0].offload.timout', 'unknown option', 'timeout'],
+        ['chain[0].offload', 'missing required option "handler"', undefined],
+      ].sort((x, y) => (x[0]! < y[0]! ? -1 : 1)),
+    );
+    const [kind] = issuesOf({ chain: [{ offload: { handler: './x.js', kind: 'nod' } }] });
+    assert.equal(kind!.suggestion, 'node');
+  });
+
+  it('should validate the pool section against @unblock/worker-pool\'s schema', () => {
+    assert.deepEqual(
+      issuesOf({ pool: { maxThread: 2 }, chain: [] }).map((i) => [i.path, i.suggestion]),
+      [['pool.maxThread', 'maxThreads']],
+    );
+  });
+
+  it('should have no pool when nothing offloads', () => {
+    assert.deepEqual(validateConfig({ chain: [] }).pools, {});
+  });
+});
