@@ -41,17 +41,45 @@ export async function runTask(task: Task, post: Post, inline: boolean): Promise<
   const queueWait = Math.max(0, startedAt - task.enqueuedAt);
   const credit = new Int32Array(task.credit);
   const sink = new ResponseSink(post, task.id, credit, inline, queueWait);
+  let exchange: Exchange | undefined;
   try {
     const handler = await loadHandler(task.module, task.kind);
-    await new Exchange(task, sink).run(handler);
+    exchange = new Exchange(task, sink);
+    watchForAborts(exchange);
+    await exchange.run(handler);
   } catch (err) {
     sink.error(err);
   } finally {
-    // Releases the wait on STATE that watches for an abort.
-    if (Atomics.compareExchange(credit, STATE, RUNNING, DONE) === RUNNING) Atomics.notify(credit, STATE);
+    if (exchange) unwatch(exchange);
+    Atomics.compareExchange(credit, STATE, RUNNING, DONE);
     task.bodyPort?.close();
   }
-  return { queueWait, runTime: now() - startedAt };
+  const result: TaskResult = { queueWait, runTime: now() - startedAt };
+  if (sink.deferred) result.response = sink.deferred;
+  return result;
+}
+
+// A handler waiting on I/O learns of an abort by polling its STATE: an
+// Atomics.waitAsync per request would be the event-driven way, but a pending
+// one stalls the thread's event loop when piscina's workers wait for tasks
+// with Atomics.wait. A handler that writes learns of it at its next write.
+const ABORT_POLL_MS = 20;
+const watched = new Set<Exchange>();
+let poller: NodeJS.Timeout | undefined;
+
+function watchForAborts(exchange: Exchange): void {
+  watched.add(exchange);
+  poller ??= setInterval(() => {
+    for (const each of watched) each.checkAborted();
+  }, ABORT_POLL_MS).unref();
+}
+
+function unwatch(exchange: Exchange): void {
+  watched.delete(exchange);
+  if (watched.size === 0 && poller) {
+    clearInterval(poller);
+    poller = undefined;
+  }
 }
 
 /** Posts the response to the main thread, paced by the credit window. */
@@ -60,12 +88,16 @@ class ResponseSink {
   headSent = false;
   /** `end`, an error or a destroy went out: nothing more will. */
   finished = false;
+  /** Set while the handler's synchronous call runs: a complete response may then wait for the task's result. */
+  deferring = false;
+  /** The complete response, held for the task's result. */
+  deferred: WorkerMessage | undefined;
 
   constructor(
     private readonly post: Post,
     private readonly id: number,
     private readonly credit: Int32Array,
-    private readonly inline: boolean,
+    readonly inline: boolean,
     private readonly queueWait: number,
   ) {}
 
@@ -97,17 +129,30 @@ class ResponseSink {
     if (head) message.head = head;
     if (chunk !== undefined) message.chunk = chunk;
     if (encoding !== undefined && typeof chunk === 'string') message.encoding = encoding;
+    if (this.deferring && end && head && size <= DEFERRED_RESPONSE_LIMIT) {
+      this.deferred = message;
+      return true;
+    }
     this.post(message, transfer);
     if (size > 0) Atomics.sub(this.credit, CREDIT, size);
     return true;
   }
 
-  /** Whether the window still has room (else `write()` returns false and 'drain' follows). */
+  /** The handler went asynchronous: a held response cannot wait for the result any longer. */
+  flushDeferred(): void {
+    const message = this.deferred;
+    if (!message) return;
+    this.deferred = undefined;
+    const chunk = message.type === 'data' ? message.chunk : undefined;
+    this.post(message, chunk instanceof Uint8Array ? [chunk.buffer as ArrayBuffer] : []);
+  }
+
+  /** Inline: whether the window still has room (else `write()` returns false and 'drain' follows). */
   hasCredit(): boolean {
     return Atomics.load(this.credit, CREDIT) > 0;
   }
 
-  /** Calls back once the main thread returned credit (or the request was aborted), without blocking. */
+  /** Inline: calls back once the main thread returned credit (or the request was aborted), without blocking. */
   onCredit(callback: () => void): void {
     const credit = Atomics.load(this.credit, CREDIT);
     if (credit > 0 || this.aborted) {
@@ -218,6 +263,8 @@ class BridgeSocket extends Duplex {
 }
 
 type Chunk = string | Uint8Array;
+// A held response is cloned with the task's result: keep that copy small.
+const DEFERRED_RESPONSE_LIMIT = 64 * 1024;
 // Atomics.waitAsync is in Node since 16; its type is in lib es2024, newer than this project's.
 type AtomicsWithWaitAsync = typeof Atomics & {
   waitAsync(array: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
@@ -249,17 +296,11 @@ class Exchange {
     this.req = this.createRequest();
     this.res = this.createResponse();
     task.bodyPort?.on('message', (message: BodyMessage) => this.onBodyMessage(message));
-    this.watchForAbort(new Int32Array(task.credit));
   }
 
-  /** Without blocking: the main thread flips STATE and notifies when the client is gone or time is up. */
-  private watchForAbort(credit: Int32Array): void {
-    const waiting = (Atomics as AtomicsWithWaitAsync).waitAsync(credit, STATE, RUNNING);
-    const check = (): void => {
-      if (Atomics.load(credit, STATE) === ABORTED) this.abortLocally();
-    };
-    if (waiting.async) void waiting.value.then(check);
-    else check();
+  /** The main thread flipped STATE: the client is gone or time is up. */
+  checkAborted(): void {
+    if (this.sink.aborted) this.abortLocally();
   }
 
   /** Resolves when the handler returned (its promise settled) and the response is over. */
@@ -275,8 +316,15 @@ class Exchange {
       };
       this.onResponded = maybeDone;
       try {
-        const result = handler(this.req, this.res);
+        this.sink.deferring = true;
+        let result: unknown;
+        try {
+          result = handler(this.req, this.res);
+        } finally {
+          this.sink.deferring = false;
+        }
         if (isThenable(result)) {
+          this.sink.flushDeferred();
           result.then(settled, (err: unknown) => {
             this.fail(err);
             settled();
@@ -438,9 +486,9 @@ class Exchange {
         }
         if (!sink.send(this, chunk, encoding, false)) return dropped(callback);
         if (callback) process.nextTick(callback);
-        if (sink.hasCredit()) return true;
-        // The window is full: a pipe() pauses until 'drain'; code that ignores
-        // the return value blocks in its next write instead (in a worker).
+        // In a worker, a full window blocks the next write (the thread has
+        // nothing else to do). Inline, write() reports it and 'drain' follows.
+        if (!sink.inline || sink.hasCredit()) return true;
         sink.onCredit(() => this.emit('drain'));
         return false;
       },

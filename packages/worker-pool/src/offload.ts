@@ -38,6 +38,7 @@ import {
   type ResponseHead,
   type SerializedError,
   type Task,
+  type TaskResult,
   type WorkerMessage,
 } from './protocol.js';
 
@@ -160,6 +161,7 @@ class Relay {
   /** The response is over as far as this relay goes: completed, handed to next(err), destroyed or abandoned. */
   private ended = false;
   private settled = false;
+  private cleaned = false;
   private timer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   /** Credit for chunks the response is still buffering; returned on 'drain'. */
@@ -246,7 +248,7 @@ class Relay {
     if (settings.timeout > 0) this.timer = setTimeout(() => this.onTimeout(), settings.timeout);
     if (streamBody) this.streamBody();
     settings.runner.run(task, transfer, this.controller, (message) => this.onMessage(message)).then(
-      () => this.onSettled(undefined),
+      (result) => this.onSettled(undefined, result),
       (err: unknown) => this.onSettled(err),
     );
   }
@@ -425,6 +427,8 @@ class Relay {
   }
 
   private cleanup(): void {
+    if (this.cleaned) return;
+    this.cleaned = true;
     this.settings.runner.forget(this.id);
     this.bodyPort?.close();
     // The task is over: the handler's side no longer touches the counter.
@@ -450,9 +454,10 @@ class Relay {
     this.fail(err);
   }
 
-  private onSettled(err: unknown): void {
+  private onSettled(err: unknown, result?: TaskResult): void {
     this.settled = true;
     clearTimeout(this.graceTimer);
+    if (result?.response) this.onMessage(result.response);
     if (this.ended) {
       this.cleanup();
     } else if (err !== undefined) {

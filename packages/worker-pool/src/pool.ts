@@ -142,9 +142,10 @@ class WorkerPool implements Pool, TaskRunner {
       // Under saturation a task that cannot be handed to a worker must keep
       // its place in line, or some requests starve (see also #acquireThread).
       stricterFIFO: true,
-      // Let a worker's event loop run between tasks, so what a finished
-      // handler left behind (closing a file, a timer) completes.
-      atomics: 'async',
+      // Idle workers wait for the next task in Atomics.wait: the fastest hand
+      // over. A finished handler's leftover callbacks (a timer it did not
+      // clear) run when its thread picks up its next task.
+      atomics: 'sync',
       ...(resourceLimits ? { resourceLimits } : {}),
     });
     // Handlers' responses come on the workers' parentPorts, which piscina

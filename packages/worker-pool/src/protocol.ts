@@ -69,6 +69,12 @@ export interface Task {
 export interface TaskResult {
   queueWait: number;
   runTime: number;
+  /**
+   * The whole response, when the handler produced it in one `end()` during
+   * its synchronous call: it rides with the result instead of costing a
+   * message (a thread wake-up) of its own.
+   */
+  response?: WorkerMessage;
 }
 
 export interface ResponseHead {
