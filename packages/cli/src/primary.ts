@@ -118,16 +118,6 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
 
   const count = (c: LoadedConfig) => (c.workers === 'auto' ? availableParallelism() : c.workers);
 
-  // Start: every worker must come up, or the command fails.
-  try {
-    const started = await Promise.all(Array.from({ length: count(config) }, () => start()));
-    banner(log, configFile, config, started[0]!.servers, started.length);
-  } catch (err) {
-    shuttingDown = true;
-    await Promise.all([...live].map(retire));
-    throw err;
-  }
-
   const reload = async () => {
     let next: LoadedConfig;
     try {
@@ -169,28 +159,48 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
       reloading = undefined;
     })();
   };
-  process.on('SIGHUP', onHup);
 
-  return new Promise<number>((resolve) => {
-    const onStop = (signal: NodeJS.Signals) => {
-      if (shuttingDown) {
-        log.error(`${signal} again: forcing exit`);
-        for (const managed of live) managed.worker.process.kill('SIGKILL');
-        resolve(EXIT.failed);
-        return;
-      }
-      shuttingDown = true;
-      log.info(`${signal}: shutting down`, { inFlightTimeout: config.shutdownTimeout });
-      void (reloading ?? Promise.resolve())
-        .then(() => Promise.all([...live].map(retire)))
-        .then(() => {
-          log.info('stopped');
-          resolve(EXIT.ok);
-        });
-    };
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
+  let ready = false;
+  let resolveExit!: (code: number) => void;
+  const exit = new Promise<number>((resolve) => {
+    resolveExit = resolve;
   });
+  const onStop = (signal: NodeJS.Signals) => {
+    if (shuttingDown) {
+      log.error(`${signal} again: forcing exit`);
+      for (const managed of live) managed.worker.process.kill('SIGKILL');
+      resolveExit(EXIT.failed);
+      return;
+    }
+    shuttingDown = true;
+    log.info(`${signal}: shutting down`, { inFlightTimeout: config.shutdownTimeout });
+    void (reloading ?? Promise.resolve())
+      .then(() => Promise.all([...live].map(retire)))
+      .then(() => {
+        log.info('stopped');
+        resolveExit(EXIT.ok);
+      });
+  };
+  // Listening from the start: a signal while the workers start stops them too.
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', () => {
+    if (ready) onHup();
+  });
+
+  // Start: every worker must come up, or the command fails.
+  try {
+    const started = await Promise.all(Array.from({ length: count(config) }, () => start()));
+    banner(log, configFile, config, started[0]!.servers, started.length);
+    ready = true;
+  } catch (err) {
+    // Stopped by a signal while starting: that stop decides the exit code.
+    if (shuttingDown) return exit;
+    shuttingDown = true;
+    await Promise.all([...live].map(retire));
+    throw err;
+  }
+  return exit;
 }
 
 function banner(log: Logger, file: string, config: LoadedConfig, servers: Address, workers: number): void {

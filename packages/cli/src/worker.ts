@@ -47,11 +47,17 @@ export async function runWorker(): Promise<void> {
   // to this process alone still drains it.
   process.on('SIGINT', () => {});
   process.on('SIGHUP', () => {});
+  // Told to stop before the servers listen: nothing is in flight yet.
+  const stopEarly = (message: PrimaryMessage) => {
+    if (message?.type === 'shutdown') process.exit(0);
+  };
+  process.on('message', stopEarly);
 
   try {
     const configured = applyOverrides(await loadConfig(settings.config), settings.overrides ?? {});
     const loaded = { ...configured, servers: configured.servers.map((s) => (s.port === 0 && settings.pinnedPorts?.[s.name] !== undefined ? { ...s, port: settings.pinnedPorts[s.name]! } : s)) };
     process.on('SIGTERM', () => void stop(loaded.shutdownTimeout));
+    process.off('message', stopEarly);
     process.on('message', (message: PrimaryMessage) => {
       if (message?.type === 'shutdown') void stop(loaded.shutdownTimeout);
     });
