@@ -3,7 +3,7 @@
 // every failure into either next(err) (before headers) or a destroyed
 // response (after).
 import { existsSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
@@ -360,7 +360,14 @@ class Relay {
       const data = typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (message.end) {
         res.end(data, encoding as BufferEncoding);
+      } else if (res.write === nativeWrite) {
+        // Credit comes back as each chunk leaves for the kernel, which keeps
+        // the pipe full; memory held here stays within the window.
+        const size = message.size;
+        res.write(data, encoding ?? 'utf8', () => this.addCredit(size));
       } else {
+        // A wrapped write (compression, say) may not call back: credit comes
+        // back when it accepts the chunk, or on 'drain'.
         const flushed = encoding ? res.write(data, encoding) : res.write(data);
         this.returnCredit(message.size, flushed);
       }
@@ -386,7 +393,7 @@ class Relay {
     if (head.message !== undefined) res.statusMessage = head.message;
   }
 
-  /** Credit comes back once the real response took the chunk (or, when it is buffering, on 'drain'). */
+  /** For a wrapped write: credit comes back once it took the chunk (or, when it is buffering, on 'drain'). */
   private returnCredit(size: number, flushed: boolean): void {
     if (size === 0) return;
     if (flushed && this.owed === 0) {
@@ -490,6 +497,8 @@ class Relay {
   }
 
 }
+
+const nativeWrite = ServerResponse.prototype.write;
 
 // Credit counters are reused: a SharedArrayBuffer per request is cheap to
 // create but slows every young-generation GC while it lives.
