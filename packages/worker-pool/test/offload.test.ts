@@ -179,6 +179,29 @@ describe('offload(module, options)', () => {
       assert.ok(second.at - first.at >= 150, `chunk 1 arrived only ${Math.round(second.at - first.at)} ms before chunk 2`);
     });
 
+    it('should stream through upstream middleware that wraps res.write and ignores its callback', async () => {
+      // As compression does: the wrapped write never calls back, so credit
+      // must come back some other way or a big response would stall.
+      const wrapping = (_req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+        const write = res.write.bind(res) as (chunk: unknown, encoding?: BufferEncoding) => boolean;
+        let seen = 0;
+        res.write = ((chunk: Buffer | string, encoding?: BufferEncoding) => {
+          seen += chunk.length;
+          return write(chunk, encoding);
+        }) as typeof res.write;
+        res.on('finish', () => assert.ok(seen > 0));
+        next();
+      };
+      const wrapped = await serveChain(wrapping, offload(fixture('response.mjs'), { pool, highWaterMark: '256kb' }));
+      try {
+        const res = await timedGet(`${wrapped.url}/big?mib=8`);
+        assert.equal(res.status, 200);
+        assert.equal(Buffer.byteLength(res.body), 8 * 1024 * 1024);
+      } finally {
+        await wrapped.close();
+      }
+    });
+
     it('should run async handlers', async () => {
       assert.equal(await (await fetch(`${served.url}/async`)).text(), 'later');
     });
