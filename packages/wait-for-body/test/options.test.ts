@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Ajv } from 'ajv';
 import { optionsSchema, waitForBody, type WaitForBodyOptions } from '../src/index.js';
 import { SIZE_PATTERN, DURATION_PATTERN } from '../src/schema.js';
 
@@ -90,6 +91,20 @@ describe('optionsSchema', () => {
     for (const value of ['', 'soon', '-5s', '10 S', '1 fortnight']) {
       assert.ok(!duration.test(value), value);
       assert.throws(invalid({ timeout: value }), isInvalidOption, value);
+    }
+  });
+
+  it('should compile under a strict draft-07 validator and agree with the middleware on every option', () => {
+    const validate = new Ajv({ strict: true, allErrors: true }).compile(optionsSchema);
+    const accepted = [{}, { limit: 1024, drainLimit: '1.5mb' }, { type: 'json' }, { type: ['json', 'text/*'] }, { inflate: false, replay: false }, { encoding: 'latin1' }, { encoding: true }, { timeout: 500 }, { timeout: '2m' }];
+    for (const options of accepted) {
+      assert.ok(validate(options), JSON.stringify(options));
+      assert.doesNotThrow(() => waitForBody(options as WaitForBodyOptions), JSON.stringify(options));
+    }
+    const refused = [{ limits: 1 }, { limit: -1 }, { limit: 'lots' }, { type: [] }, { type: '' }, { inflate: 'yes' }, { timeout: 0 }, { timeout: 'soon' }, { replay: 1 }, { verify: 'hmac' }];
+    for (const options of refused) {
+      assert.equal(validate(options), false, JSON.stringify(options));
+      assert.throws(invalid(options), isInvalidOption, JSON.stringify(options));
     }
   });
 
