@@ -15,8 +15,6 @@ import { loadHandler, type NodeHandler } from './handler.js';
 import {
   ABORTED,
   CREDIT,
-  DONE,
-  RUNNING,
   STATE,
   headerEntries,
   now,
@@ -51,7 +49,6 @@ export async function runTask(task: Task, post: Post, inline: boolean): Promise<
     sink.error(err);
   } finally {
     if (exchange) unwatch(exchange);
-    Atomics.compareExchange(credit, STATE, RUNNING, DONE);
     task.bodyPort?.close();
   }
   const result: TaskResult = { queueWait, runTime: now() - startedAt };

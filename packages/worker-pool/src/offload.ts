@@ -422,7 +422,7 @@ class Relay {
    * writer wakes up, req/res see 'aborted'/'close'. Called before end().
    */
   private signalAbort(): void {
-    if (Atomics.compareExchange(this.credit, STATE, RUNNING, ABORTED) === RUNNING) Atomics.notify(this.credit, STATE);
+    Atomics.store(this.credit, STATE, ABORTED);
     this.addCredit(ABORT_CREDIT);
   }
 

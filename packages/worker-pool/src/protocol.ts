@@ -19,8 +19,6 @@ export const STATE = 1;
 export const RUNNING = 0;
 /** The client is gone or the deadline passed: writes are dropped, req/res see 'aborted'/'close'. */
 export const ABORTED = 1;
-/** The task is over (set by the handler's side, to release its own wait on STATE). */
-export const DONE = 2;
 /**
  * Added to the credit on abort: the value changes, so a worker about to
  * `Atomics.wait` on the old value cannot miss the wake-up, and it never
