@@ -161,18 +161,21 @@ type RawBodyCallback = (err: Error | null, bytes: Buffer) => void;
 /**
  * Runs raw-body on `stream` and returns a function that stops it. raw-body
  * cannot be cancelled: its listeners are taken off the stream instead, and
- * its partial buffer goes with them. On() appends, so each of its listeners
- * is the last one of its event right after the call.
+ * its partial buffer goes with them. It adds one listener to each of these
+ * events, or none when it fails before reading; on() appends, so each is the
+ * last of its event right after the call.
  */
 function startRawBody(stream: Readable, options: { limit: number; length: number | null }, callback: RawBodyCallback): () => void {
-  const events = ['aborted', 'close', 'data', 'end', 'error'] as const;
-  const before = events.map((event) => stream.listenerCount(event));
+  const dataListeners = stream.listenerCount('data');
   getRawBody(stream, options, callback as (err: getRawBody.RawBodyError, body: Buffer) => void);
-  const added = events.flatMap((event, i) => (stream.listenerCount(event) > before[i]! ? [[event, stream.listeners(event).at(-1) as (...args: unknown[]) => void] as const] : []));
+  if (stream.listenerCount('data') === dataListeners) return ignore;
+  const added = rawBodyEvents.map((event) => [event, stream.listeners(event).at(-1) as (...args: unknown[]) => void] as const);
   return () => {
     for (const [event, listener] of added) stream.removeListener(event, listener);
   };
 }
+
+const rawBodyEvents = ['aborted', 'close', 'data', 'end', 'error'] as const;
 
 /** Our error for what raw-body (or the stream it read) failed with. */
 function readError(err: Error & { type?: string; expected?: number; received?: number }, req: IncomingMessage, limit: number, declared: number | null, received: number, encoding: string | undefined): BodyError {
