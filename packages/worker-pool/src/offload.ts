@@ -24,13 +24,15 @@ import {
   type Duration,
   type Size,
 } from './options.js';
-import { TaskAbort, asRunner, type Pool, type TaskRunner } from './pool.js';
+import { asRunner, type Pool, type TaskRunner } from './pool.js';
 import {
   ABORTED,
   ABORT_CREDIT,
+  COUNTER_BYTES,
   CREDIT,
   RUNNING,
   STATE,
+  THREAD,
   headerEntries,
   now,
   type BodyMessage,
@@ -80,12 +82,13 @@ const OPTIONS = ['pool', 'timeout', 'kind', 'inline', 'abortGrace', 'highWaterMa
 /** Inline: the same task, run on this thread. No admission limit, and a timeout cannot stop running code. */
 const inlineRunner: TaskRunner = {
   admit: () => undefined,
-  run: async (task, _transfer, _signal, onMessage) => {
+  run: async (task, _transfer, onMessage) => {
     // Start on a later tick, as a worker would: never call back synchronously.
     await Promise.resolve();
     return runTask(task, onMessage, true);
   },
   forget: () => {},
+  terminate: () => {},
 };
 
 let lastTaskId = 0;
@@ -155,7 +158,6 @@ function toModuleUrl(module: unknown): string {
 class Relay {
   private readonly id = ++lastTaskId;
   private readonly credit = takeCredit();
-  private readonly controller = new TaskAbort();
   /** Carries a streamed request body to the handler. */
   private bodyPort: MessagePort | undefined;
   /** The response is over as far as this relay goes: completed, handed to next(err), destroyed or abandoned. */
@@ -247,7 +249,7 @@ class Relay {
     res.once('close', () => this.onClose());
     if (settings.timeout > 0) this.timer = setTimeout(() => this.onTimeout(), settings.timeout);
     if (streamBody) this.streamBody();
-    settings.runner.run(task, transfer, this.controller, (message) => this.onMessage(message)).then(
+    settings.runner.run(task, transfer, (message) => this.onMessage(message)).then(
       (result) => this.onSettled(undefined, result),
       (err: unknown) => this.onSettled(err),
     );
@@ -447,18 +449,27 @@ class Relay {
     // The client went away before the response ended.
     this.signalAbort();
     this.end();
-    if (!this.settled) {
-      this.graceTimer = setTimeout(() => this.controller.abort(new Error('the client disconnected')), this.settings.abortGrace);
-    }
+    if (!this.settled) this.graceTimer = setTimeout(() => this.terminate(), this.settings.abortGrace);
   }
 
   private onTimeout(): void {
     if (this.ended) return;
     const err = new HandlerTimeoutError(this.settings.timeout);
     this.signalAbort();
+    this.terminate();
     this.end();
-    this.controller.abort(err);
     this.fail(err);
+  }
+
+  /**
+   * Stops a task that is still running by ending its thread. A task still
+   * waiting for a thread has seen STATE and will not run. Until the task
+   * settles, its thread cannot have been given another one.
+   */
+  private terminate(): void {
+    if (this.settled) return;
+    const threadId = Atomics.load(this.credit, THREAD);
+    if (threadId !== 0) this.settings.runner.terminate(threadId);
   }
 
   private onSettled(err: unknown, result?: TaskResult): void {
@@ -506,8 +517,9 @@ const spareCredits: Int32Array[] = [];
 const MAX_SPARE_CREDITS = 1024;
 
 function takeCredit(): Int32Array {
-  const credit = spareCredits.pop() ?? new Int32Array(new SharedArrayBuffer(8));
+  const credit = spareCredits.pop() ?? new Int32Array(new SharedArrayBuffer(COUNTER_BYTES));
   Atomics.store(credit, STATE, RUNNING);
+  Atomics.store(credit, THREAD, 0);
   return credit;
 }
 

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -80,30 +79,15 @@ export interface Pool {
 const WORKER_ENTRY = fileURLToPath(new URL('../dist/worker.js', import.meta.url));
 const POOL_OPTIONS = ['maxThreads', 'minThreads', 'maxQueue', 'idleTimeout', 'retryAfter', 'resourceLimits'] as const;
 
-/**
- * Cancels one task. An EventEmitter, which piscina accepts as a signal: an
- * AbortController per request costs tens of µs and, through the weak
- * references behind its listeners, long GC pauses under load.
- */
-export class TaskAbort extends EventEmitter {
-  aborted = false;
-  reason: unknown;
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.emit('abort');
-  }
-}
-
 /** What `offload()` needs from a pool. */
 export interface TaskRunner {
   /** Why a new request cannot be accepted now, if it cannot. */
   admit(): WorkerPoolError | undefined;
   /** Runs the task; its response messages go to `onMessage` until `forget(task.id)`. */
-  run(task: Task, transferList: Transferable[], signal: TaskAbort, onMessage: (message: WorkerMessage) => void): Promise<TaskResult>;
+  run(task: Task, transferList: Transferable[], onMessage: (message: WorkerMessage) => void): Promise<TaskResult>;
   forget(id: number): void;
+  /** Ends the thread running a task that must stop now (the pool replaces it; its task fails). */
+  terminate(threadId: number): void;
 }
 
 class WorkerPool implements Pool, TaskRunner {
@@ -114,10 +98,6 @@ class WorkerPool implements Pool, TaskRunner {
   readonly #queueWait: RecordableHistogram = createHistogram();
   readonly #runTime: RecordableHistogram = createHistogram();
   #pending = 0;
-  /** Threads taken by a task (at most maxThreads). */
-  #busy = 0;
-  /** Starters of the tasks waiting for a thread, oldest first. */
-  readonly #waiting: (() => void)[] = [];
   /** Where each running request's response messages go, by task id. */
   readonly #listeners = new Map<number, (message: WorkerMessage) => void>();
   #closed = false;
@@ -135,12 +115,15 @@ class WorkerPool implements Pool, TaskRunner {
       maxThreads: this.maxThreads,
       minThreads,
       idleTimeout: toDuration('createPool() idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
-      // Admission is counted here (see admit()); piscina's own limit does not
-      // count tasks that carry an AbortSignal.
+      // Admission is counted here (see admit()).
       maxQueue: Infinity,
       concurrentTasksPerWorker: 1,
-      // Under saturation a task that cannot be handed to a worker must keep
-      // its place in line, or some requests starve (see also #acquireThread).
+      // A task that cannot be handed to a worker keeps its place at the head
+      // of the queue, so requests are served in arrival order; with the
+      // default, it goes to the back and some requests starve. (Tasks are
+      // given no AbortSignal: piscina queues those apart, newest first, while
+      // no worker is ready. Tasks are cancelled through their STATE and by
+      // terminating their thread instead.)
       stricterFIFO: true,
       // Idle workers wait for the next task in Atomics.wait: the fastest hand
       // over. A finished handler's leftover callbacks (a timer it did not
@@ -174,53 +157,21 @@ class WorkerPool implements Pool, TaskRunner {
     this.#listeners.delete(id);
   }
 
-  async run(task: Task, transferList: Transferable[], signal: TaskAbort, onMessage: (message: WorkerMessage) => void): Promise<TaskResult> {
+  async run(task: Task, transferList: Transferable[], onMessage: (message: WorkerMessage) => void): Promise<TaskResult> {
     this.#listeners.set(task.id, onMessage);
     this.#pending++;
     try {
-      await this.#acquireThread(signal);
-      try {
-        const result = await this.#piscina.run(task, { transferList: transferList as never, signal: signal as never });
-        this.#queueWait.record(toMicroseconds(result.queueWait));
-        this.#runTime.record(toMicroseconds(result.runTime));
-        return result;
-      } finally {
-        this.#releaseThread();
-      }
+      const result = await this.#piscina.run(task, { transferList: transferList as never });
+      this.#queueWait.record(toMicroseconds(result.queueWait));
+      this.#runTime.record(toMicroseconds(result.runTime));
+      return result;
     } finally {
       this.#pending--;
     }
   }
 
-  // The queue is kept here, and piscina is only given as many tasks as it
-  // has threads: piscina puts a task that arrives while no worker is ready
-  // (after a thread was replaced, say) at the head of its queue, so later
-  // requests could overtake earlier ones.
-  #acquireThread(signal: TaskAbort): Promise<void> {
-    if (this.#busy < this.maxThreads) {
-      this.#busy++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => {
-      const start = (): void => {
-        signal.off('abort', onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
-        this.#waiting.splice(this.#waiting.indexOf(start), 1);
-        reject(signal.reason);
-      };
-      this.#waiting.push(start);
-      signal.once('abort', onAbort);
-    });
-  }
-
-  #releaseThread(): void {
-    const next = this.#waiting.shift();
-    // The thread passes straight to the oldest waiting task, so that no
-    // newcomer takes it in between.
-    if (next) next();
-    else this.#busy--;
+  terminate(threadId: number): void {
+    void this.#piscina.threads.find((thread) => thread.threadId === threadId)?.terminate();
   }
 
   stats(): PoolStats {
@@ -228,7 +179,7 @@ class WorkerPool implements Pool, TaskRunner {
       threads: this.#piscina.threads.length,
       maxThreads: this.maxThreads,
       pending: this.#pending,
-      queueSize: this.#waiting.length,
+      queueSize: this.#piscina.queueSize,
       maxQueue: this.maxQueue,
       utilization: this.#piscina.utilization,
       completed: this.#piscina.completed,

@@ -16,6 +16,10 @@ export type HeaderValue = string | number | string[];
 /** Slots of the Int32Array over the request's SharedArrayBuffer. */
 export const CREDIT = 0;
 export const STATE = 1;
+/** The threadId of the worker running the task (0 until it starts, and inline). */
+export const THREAD = 2;
+/** Bytes of the SharedArrayBuffer behind CREDIT, STATE and THREAD. */
+export const COUNTER_BYTES = 12;
 export const RUNNING = 0;
 /** The client is gone or the deadline passed: writes are dropped, req/res see 'aborted'/'close'. */
 export const ABORTED = 1;
