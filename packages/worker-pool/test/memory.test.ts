@@ -48,6 +48,15 @@ describe('offload() memory with big bodies', () => {
     assert.ok(growthMiB < BOUND_MIB, `RSS grew ${growthMiB.toFixed(1)} MiB`);
   });
 
+  it('should hold a handler that never yields to the pace of a slow client, in bounded memory', async () => {
+    const started = performance.now();
+    const { output, growthMiB } = await measure(['slow-get', `${served.url}/big?mib=128`]);
+    assert.equal(Number(output), 128 * MIB);
+    assert.ok(growthMiB < BOUND_MIB, `RSS grew ${growthMiB.toFixed(1)} MiB`);
+    // 512 pauses of 5 ms: the client, not the handler, set the pace.
+    assert.ok(performance.now() - started >= 2500);
+  });
+
   it(`should stream a ${SIZE_MIB} MiB upload into the handler, in bounded memory on both threads`, async () => {
     const { output, growthMiB } = await measure(['post', `${served.url}/upload`, String(SIZE_MIB)]);
     const report = JSON.parse(output) as { bytes: number; growth: number; complete: boolean };
