@@ -86,26 +86,31 @@ describe('offload() of an existing app', () => {
     });
   }
 
-  describe('Koa', () => {
-    let served: Served;
-    before(async () => {
-      served = await serveChain(offload(fixture('koa-app.mjs'), { pool, forward: () => ({ requestId: 'r-1' }) }));
-    });
-    after(() => served.close());
+  for (const [name, file] of [
+    ['Koa 3', 'koa-app.mjs'],
+    ['Koa 2', 'koa2-app.mjs'],
+  ] as const) {
+    describe(name, () => {
+      let served: Served;
+      before(async () => {
+        served = await serveChain(offload(fixture(file), { pool, forward: () => ({ requestId: 'r-1' }) }));
+      });
+      after(() => served.close());
 
-    it('should run the Koa app through its callback()', async () => {
-      const res = await fetch(`${served.url}/hello`, { method: 'POST' });
-      assert.equal(res.status, 200);
-      assert.equal(res.headers.get('x-koa'), 'yes');
-      assert.deepEqual(res.headers.getSetCookie(), ['a=1; path=/; httponly', 'b=2; path=/; httponly']);
-      assert.deepEqual(await res.json(), { path: '/hello', method: 'POST', ip: '127.0.0.1', forwarded: { requestId: 'r-1' } });
-    });
+      it('should run the Koa app through its callback()', async () => {
+        const res = await fetch(`${served.url}/hello`, { method: 'POST' });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('x-koa'), 'yes');
+        assert.deepEqual(res.headers.getSetCookie(), ['a=1; path=/; httponly', 'b=2; path=/; httponly']);
+        assert.deepEqual(await res.json(), { path: '/hello', method: 'POST', ip: '127.0.0.1', forwarded: { requestId: 'r-1' } });
+      });
 
-    it('should stream a Readable body and render ctx.throw', async () => {
-      assert.equal(await (await fetch(`${served.url}/stream`)).text(), 'k1,k2');
-      const teapot = await fetch(`${served.url}/teapot`);
-      assert.equal(teapot.status, 418);
-      assert.equal(await teapot.text(), 'short and stout');
+      it('should stream a Readable body and render ctx.throw', async () => {
+        assert.equal(await (await fetch(`${served.url}/stream`)).text(), 'k1,k2');
+        const teapot = await fetch(`${served.url}/teapot`);
+        assert.equal(teapot.status, 418);
+        assert.equal(await teapot.text(), 'short and stout');
+      });
     });
-  });
+  }
 });
