@@ -105,10 +105,14 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
   const onClose = () => {
     if (!req.complete) stopWith(abortError(req, declared, received));
   };
-  const timer = setTimeout(() => stopWith(new BodyTimeoutError(settings.timeout, received)), settings.timeout);
-
-  req.on('data', countWireBytes);
-  req.on('close', onClose);
+  // A body that arrived whole, as most small ones do with their headers, is
+  // already in Node's buffer: there is no client left to time or watch.
+  const arrived = req.complete;
+  const timer = arrived ? undefined : setTimeout(() => stopWith(new BodyTimeoutError(settings.timeout, received)), settings.timeout);
+  if (!arrived) {
+    req.on('data', countWireBytes);
+    req.on('close', onClose);
+  }
   if (decompressor !== undefined) req.pipe(decompressor);
   const stopRawBody = startRawBody(decompressor ?? req, { limit: settings.limit, length: decompressor === undefined ? declared : null }, (err, bytes) => {
     if (settled) return;
