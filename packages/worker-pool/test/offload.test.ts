@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, get as httpsGet } from 'node:https';
+import { connect, type AddressInfo } from 'node:net';
 import { chain } from '@unblock/chain';
 import bodyParser from 'body-parser';
 import { createPool, detectKind, offload, type Pool } from '../src/index.js';
@@ -42,6 +44,31 @@ describe('offload(module, options)', () => {
       assert.equal(seen.remoteAddress, '127.0.0.1');
       assert.equal(typeof seen.remotePort, 'number');
       assert.equal(seen.encrypted, false);
+    });
+
+    it('should tell the handler the request came over TLS', async () => {
+      const echo = offload(fixture('echo.mjs'), { pool });
+      const tls = createHttpsServer({ key: readFileSync(fixture('tls-key.pem')), cert: readFileSync(fixture('tls-cert.pem')) }, (req, res) =>
+        echo(req, res, () => res.end('unexpected')),
+      );
+      await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = tls.address() as AddressInfo;
+        const body = await new Promise<string>((resolve, reject) => {
+          httpsGet(`https://127.0.0.1:${port}/secure`, { ca: readFileSync(fixture('tls-cert.pem')) }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (text += chunk));
+            res.on('end', () => resolve(text));
+          }).on('error', reject);
+        });
+        const seen = JSON.parse(body) as Record<string, unknown>;
+        assert.equal(seen.encrypted, true);
+        assert.equal(seen.url, '/secure');
+      } finally {
+        tls.closeAllConnections();
+        await new Promise((resolve) => tls.close(resolve));
+      }
     });
 
     it('should give the mount-relative URL and keep the original one', async () => {
