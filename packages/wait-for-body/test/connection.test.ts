@@ -102,6 +102,26 @@ describe('waitForBody() on the connection', () => {
       await client.closed;
     });
 
+    it("should answer through finalhandler (the chain's end) once a body within drainLimit is drained", async (t) => {
+      const { port } = await serve(t, chain(waitForBody({ limit: 10, drainLimit: 100_000 }), say));
+      const client = await RawClient.open(t, port);
+      await client.write(request('POST', '/', { 'content-length': 50_000 }, 'u'.repeat(25_000)));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // finalhandler waits for the request to end before it answers.
+      assert.equal(client.text, '');
+      await client.write('u'.repeat(25_000));
+      const [res] = await client.responses(1);
+      assert.equal(res!.status, 413);
+    });
+
+    it('should close the connection without an answer from finalhandler when the body is over drainLimit', async (t) => {
+      const { port } = await serve(t, chain(waitForBody({ limit: 10, drainLimit: 1000 }), say));
+      const client = await RawClient.open(t, port);
+      await client.write(request('POST', '/', { 'content-length': 50_000 }, 'u'.repeat(50_000)));
+      await client.closed;
+      assert.equal(client.text, '');
+    });
+
     it('should destroy the connection of a client that keeps sending past drainLimit', async (t) => {
       const { port } = await serveChain(t, waitForBody({ limit: 10, drainLimit: 20_000 }), say);
       const client = await RawClient.open(t, port);
