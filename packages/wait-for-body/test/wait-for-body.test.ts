@@ -161,6 +161,7 @@ describe('waitForBody(options)', () => {
     const text = 'compressed body '.repeat(1000);
     for (const [name, compress] of [
       ['gzip', gzipSync],
+      ['x-gzip', gzipSync],
       ['deflate', deflateSync],
       ['br', brotliCompressSync],
     ] as const) {
