@@ -33,6 +33,8 @@ const STABLE_AFTER_MS = 60_000;
 // How long the primary waits for a worker's own drain past shutdownTimeout
 // (closing pools, exiting) before it kills it.
 const EXIT_GRACE_MS = 5_000;
+// A worker that has not listened by then (an import that never settles) is killed.
+const START_TIMEOUT_MS = 60_000;
 
 export async function runPrimary(configFile: string, overrides: Overrides, log: Logger): Promise<number> {
   let config = applyOverrides(await loadConfig(configFile), overrides);
@@ -59,10 +61,20 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
     live.add(managed);
     // An IPC message to a worker that just died fails; its exit says the rest.
     worker.on('error', () => {});
+    // See primaryStoppedSending() in worker.ts: by the time this arrives, the
+    // cluster has taken the worker off its listening sockets.
+    worker.on('message', (message: WorkerMessage) => {
+      if (message?.type === 'closed') send(worker, { type: 'closed-ack' });
+    });
     return new Promise((resolve, reject) => {
       let failure = 'exited before it was ready';
+      const timer = setTimeout(() => {
+        failure = `did not listen within ${START_TIMEOUT_MS / 1000} s`;
+        worker.process.kill('SIGKILL');
+      }, START_TIMEOUT_MS);
       const onMessage = (message: WorkerMessage) => {
         if (message?.type === 'ready') {
+          clearTimeout(timer);
           worker.off('exit', onEarlyExit);
           worker.off('message', onMessage);
           worker.on('exit', (code, signal) => onExit(managed, code, signal));
@@ -72,6 +84,7 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
         }
       };
       const onEarlyExit = () => {
+        clearTimeout(timer);
         live.delete(managed);
         reject(new StartError(`worker ${worker.id} failed to start: ${failure}`));
       };
@@ -133,15 +146,15 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
     try {
       // Rolling: a new worker listens before an old one starts to drain, so
       // there is always a process accepting connections.
-      for (let i = 0; i < Math.max(count(next), old.length); i++) {
+      for (let i = 0; i < Math.max(count(next), old.length) && !shuttingDown; i++) {
         if (i < count(next)) fresh.push((await start()).managed);
         if (i < old.length) void retire(old[i]!);
       }
-      log.info('reload: done', { workers: fresh.length });
+      if (!shuttingDown) log.info('reload: done', { workers: fresh.length });
     } catch (err) {
       // The old workers not yet retired keep serving, beside the new ones
-      // that did start.
-      log.error(`reload failed, keeping the workers that run\n${formatError(err)}`);
+      // that did start. (During a shutdown, starting workers are stopped.)
+      if (!shuttingDown) log.error(`reload failed, keeping the workers that run\n${formatError(err)}`);
     }
   };
 
@@ -174,12 +187,11 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
     }
     shuttingDown = true;
     log.info(`${signal}: shutting down`, { inFlightTimeout: config.shutdownTimeout });
-    void (reloading ?? Promise.resolve())
-      .then(() => Promise.all([...live].map(retire)))
-      .then(() => {
-        log.info('stopped');
-        resolveExit(EXIT.ok);
-      });
+    // Every worker, old, new or still starting (a reload stops at once).
+    void Promise.all([...live].map(retire)).then(() => {
+      log.info('stopped');
+      resolveExit(EXIT.ok);
+    });
   };
   // Listening from the start: a signal while the workers start stops them too.
   process.on('SIGTERM', onStop);

@@ -19,8 +19,11 @@ export interface WorkerSettings {
   pinnedPorts: Record<string, number>;
 }
 
-export type WorkerMessage = { type: 'ready'; servers: { name: string; host: string; port: number }[] } | { type: 'failed'; message: string };
-export type PrimaryMessage = { type: 'shutdown' };
+export type WorkerMessage =
+  | { type: 'ready'; servers: { name: string; host: string; port: number }[] }
+  | { type: 'failed'; message: string }
+  | { type: 'closed' };
+export type PrimaryMessage = { type: 'shutdown' } | { type: 'closed-ack' };
 
 export const SETTINGS_VARIABLE = 'UNBLOCK_WORKER_SETTINGS';
 
@@ -33,7 +36,10 @@ export async function runWorker(): Promise<void> {
 
   const stop = (shutdownTimeout: number) => {
     stopping ??= (async () => {
-      const cut = await Promise.all(servers.map((s) => s.drain(shutdownTimeout)));
+      // drain() stops accepting at once; the rest of it waits for the requests.
+      const drained = Promise.all(servers.map((s) => s.drain(shutdownTimeout)));
+      await primaryStoppedSending();
+      const cut = await drained;
       const total = cut.reduce((a, b) => a + b, 0);
       if (total > 0) log.error(`shutdown: ${total} request(s) still running after shutdownTimeout were cut off`);
       await app?.close();
@@ -69,17 +75,47 @@ export async function runWorker(): Promise<void> {
     const poolHealth = () => built.poolStats();
     servers = built.servers.map(({ config, chain }) => serve({ config, handler: chain, poolHealth }));
     const addresses = await Promise.all(servers.map((s) => s.listen()));
-    send({ type: 'ready', servers: servers.map((s, i) => ({ name: s.config.name, host: addresses[i]!.address, port: addresses[i]!.port })) });
+    await send({ type: 'ready', servers: servers.map((s, i) => ({ name: s.config.name, host: addresses[i]!.address, port: addresses[i]!.port })) });
   } catch (err) {
     const message = formatError(err);
     // The primary reports it, once, as the reason the command failed.
     if (process.send === undefined) log.error(message);
-    send({ type: 'failed', message });
+    await send({ type: 'failed', message });
     await app?.close().catch(() => {});
     process.exit(1);
   }
 }
 
-function send(message: WorkerMessage): void {
-  process.send?.(message);
+/**
+ * Resolves once the primary will hand this worker no more connections. The
+ * primary may have sent one just before it learnt that the servers closed:
+ * a round trip on the same ordered channel delivers it first (and it is
+ * refused, so the primary gives it to another worker), where an exit right
+ * after closing would lose it and leave its client hanging.
+ */
+function primaryStoppedSending(): Promise<void> {
+  if (process.send === undefined || !process.connected) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onMessage = (message: PrimaryMessage) => {
+      if (message?.type !== 'closed-ack') return;
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+      resolve();
+    };
+    const onDisconnect = () => {
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', onDisconnect);
+    void send({ type: 'closed' });
+  });
+}
+
+/** Sends to the primary; resolves once the message is out (before an exit, so it is not lost). */
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined || !process.connected) resolve();
+    else process.send(message, undefined, {}, () => resolve());
+  });
 }
