@@ -174,17 +174,20 @@ describe('waitForBody(options)', () => {
 
     // zstd came with Node 22.15 / 23.8: on an older Node it is an unknown encoding.
     const zstdCompressSync = (zlib as { zstdCompressSync?: (data: string) => Buffer }).zstdCompressSync;
-    it('should decode zstd where Node has it', { skip: zstdCompressSync === undefined && 'this Node has no zstd' }, async (t) => {
-      const { url } = await serveChain(t, waitForBody(), echo);
-      const echoed = (await (await post(url, zstdCompressSync!(text), { 'content-encoding': 'zstd' })).json()) as Echoed;
-      assert.equal(bytesOf(echoed).toString(), text);
-    });
-
-    it('should respond 415 to zstd where Node has not got it', { skip: zstdCompressSync !== undefined && 'this Node has zstd' }, async (t) => {
-      const { url, errors } = await serveChain(t, waitForBody(), echo);
-      assert.equal((await post(url, 'x', { 'content-encoding': 'zstd' })).status, 415);
-      assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_ENCODING_UNSUPPORTED']);
-    });
+    // One of the two runs, depending on the Node that runs the tests.
+    if (zstdCompressSync !== undefined) {
+      it('should decode zstd (this Node has it)', async (t) => {
+        const { url } = await serveChain(t, waitForBody(), echo);
+        const echoed = (await (await post(url, zstdCompressSync(text), { 'content-encoding': 'zstd' })).json()) as Echoed;
+        assert.equal(bytesOf(echoed).toString(), text);
+      });
+    } else {
+      it('should respond 415 to zstd (this Node has not got it)', async (t) => {
+        const { url, errors } = await serveChain(t, waitForBody(), echo);
+        assert.equal((await post(url, 'x', { 'content-encoding': 'zstd' })).status, 415);
+        assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_ENCODING_UNSUPPORTED']);
+      });
+    }
 
     it('should apply limit to the decoded size: a compressed bomb stops at the limit', async (t) => {
       const { url, errors } = await serveChain(t, waitForBody({ limit: '100kb' }), echo);
