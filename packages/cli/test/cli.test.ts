@@ -29,7 +29,7 @@ describe('parseCommandLine(argv)', () => {
   });
 });
 
-describe('unblock check', () => {
+describe('unblock check', { timeout: 180_000 }, () => {
   it('should print the resolved chain and exit 0 for a valid config (found by its default name)', async () => {
     const dir = project('chain:\n  - error-handler: { expose: false }\n  - mount: /api\n    chain:\n      - app: ./app.js\n');
     const r = run(['check'], dir);
@@ -70,7 +70,7 @@ describe('unblock check', () => {
   });
 });
 
-describe('unblock serve', () => {
+describe('unblock serve', { timeout: 180_000 }, () => {
   it('should refuse a bad config before starting anything', async () => {
     const dir = project('server: { port: 0 }\nchain:\n  - app: ./app.js\n    timout: 5s\n');
     const r = run(['serve'], dir);
@@ -238,12 +238,13 @@ describe('unblock serve', () => {
   });
 });
 
-describe('unblock serve: SIGHUP', () => {
+describe('unblock serve: SIGHUP', { timeout: 180_000 }, () => {
   it('should roll every worker over to new code and config with zero failed requests under load', async () => {
     const dir = project('server: { port: 0, workers: 2, keepAliveTimeout: 2s, shutdownTimeout: 5s }\nchain:\n  - app: ./app.js\n');
     const r = run(['serve'], dir);
     const url = await listening(r);
-    const agent = new Agent({ connections: 8 });
+    // A lost request fails the test within seconds, not after undici's 300 s default.
+    const agent = new Agent({ connections: 8, headersTimeout: 10_000, bodyTimeout: 10_000 });
     const seen = new Set<string>();
     let ok = 0;
     const failures: string[] = [];
@@ -297,7 +298,7 @@ describe('unblock serve: SIGHUP', () => {
   });
 });
 
-describe('unblock serve: worker pools', () => {
+describe('unblock serve: worker pools', { timeout: 180_000 }, () => {
   const POOLED = `
 server: { port: 0, health: /healthz, accessLog: json, keepAliveTimeout: 1s }
 pool: { maxThreads: 1, maxQueue: 0 }

@@ -9,7 +9,7 @@ import { listening, run } from './helpers.js';
 
 const demo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'examples', 'demo');
 
-describe('examples/demo/unblock.config.yaml', () => {
+describe('examples/demo/unblock.config.yaml', { timeout: 60_000 }, () => {
   it('should serve the fast, offloaded, streaming and Express routes, and health', async () => {
     const r = run(['serve', 'unblock.config.yaml'], demo, { PORT: '0' });
     try {

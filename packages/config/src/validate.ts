@@ -266,7 +266,7 @@ function toIssue(error: ErrorObject, base: string, definitions: JsonSchema): Con
       return { path, message, expected: `one of ${allowed.join(', ')}`, found, ...(guess === undefined ? {} : { suggestion: guess }) };
     }
     default: {
-      const expected = describe(parent, definitions);
+      const expected = describeSchema(parent, definitions);
       const found = show(error.data);
       return { path, message: `expected ${expected}, found ${found}`, expected, found };
     }
@@ -274,11 +274,11 @@ function toIssue(error: ErrorObject, base: string, definitions: JsonSchema): Con
 }
 
 /** "a number ≥ 0 or a duration such as \"5s\"": what a schema accepts, in words. */
-export function describe(schema: unknown, definitions: JsonSchema): string {
+function describeSchema(schema: unknown, definitions: JsonSchema): string {
   if (schema === true || !isObject(schema)) return 'anything';
-  if (typeof schema.$ref === 'string') return describe(definitions[schema.$ref.replace('#/definitions/', '')], definitions);
+  if (typeof schema.$ref === 'string') return describeSchema(definitions[schema.$ref.replace('#/definitions/', '')], definitions);
   const alternatives = (schema.anyOf ?? schema.oneOf) as unknown[] | undefined;
-  if (Array.isArray(alternatives)) return alternatives.map((alt) => describe(alt, definitions)).join(' or ');
+  if (Array.isArray(alternatives)) return alternatives.map((alt) => describeSchema(alt, definitions)).join(' or ');
   if (Array.isArray(schema.enum)) return `one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
   if ('const' in schema) return JSON.stringify(schema.const);
   const types = Array.isArray(schema.type) ? (schema.type as string[]) : typeof schema.type === 'string' ? [schema.type] : [];

@@ -269,6 +269,14 @@ describe('validateConfig(value)', () => {
     assert.match(issuesOf({ chain: [], servers: [{ chain: [] }] })[0]!.message, /both/);
   });
 
+  it('should give paths into the chains of several servers', () => {
+    const issues = issuesOf({ servers: [{ chain: [] }, { port: 1, chain: [{ app: './a.js' }, { 'wait-for-body': { limit: true } }] }] });
+    assert.deepEqual(
+      issues.map((i) => i.path),
+      ['servers[1].chain[1].wait-for-body.limit'],
+    );
+  });
+
   it('should refuse two servers on the same address', () => {
     const [issue] = issuesOf({ servers: [{ port: 8080, chain: [] }, { port: 8080, chain: [] }] });
     assert.equal(issue!.path, 'servers[1].port');
