@@ -221,6 +221,18 @@ describe('unblock serve', { timeout: 180_000 }, () => {
     assert.equal(await r.exited(), 0);
   });
 
+  it('should print human-readable lines on a terminal (forced here with UNBLOCK_LOG_FORMAT)', async () => {
+    const r = run(['serve'], project('server: { port: 0, accessLog: human }\nchain:\n  - app: ./app.js\n'), { UNBLOCK_LOG_FORMAT: 'human' });
+    const banner = await r.waitFor((e) => typeof e.text === 'string' && e.text.startsWith('  server: http://127.0.0.1:'));
+    const url = String(banner.text).trim().slice('server: '.length);
+    await r.waitFor((e) => e.text === '└─ app ./app.js');
+    await (await fetch(`${url}/pid`)).text();
+    const line = await r.waitFor((e) => typeof e.text === 'string' && e.text.startsWith('GET /pid '));
+    assert.match(String(line.text), /^GET \/pid 200 [\d.]+ms$/);
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+
   it('should cut off a client that sends its headers too slowly (headersTimeout)', async () => {
     const r = run(['serve'], project('server: { port: 0, headersTimeout: 300ms, requestTimeout: 1s }\nchain:\n  - app: ./app.js\n'));
     const url = new URL(await listening(r));

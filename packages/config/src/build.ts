@@ -107,16 +107,8 @@ async function addSteps(target: Chain, steps: readonly Step[], context: BuildCon
       if (terminal !== undefined) terminals.unshift(terminal);
     }
   }
-  // Innermost first: the terminal of the last error-handler step is the first
-  // to see an error. Wrapped so that the chain sees four parameters, which is
-  // how Connect-style chains tell error middleware apart, whatever the
-  // terminal function itself declares.
-  for (const terminal of terminals) {
-    const handle = terminal as (err: unknown, req: unknown, res: unknown, next: unknown) => unknown;
-    target.use(function terminalErrorMiddleware(err: unknown, req: unknown, res: unknown, next: unknown) {
-      return handle(err, req, res, next);
-    } as ChainItem);
-  }
+  // Innermost first: the terminal of the last error-handler step is the first to see an error.
+  for (const terminal of terminals) target.use(terminal as ChainItem);
 }
 
 async function buildStep(step: Exclude<Step, { kind: 'mount' }>, context: BuildContext): Promise<StepResult> {
