@@ -73,7 +73,13 @@ export async function runWorker(): Promise<void> {
     app = await build(loaded);
     const built = app;
     const poolHealth = () => built.poolStats();
-    servers = built.servers.map(({ config, chain }) => serve({ config, handler: chain, poolHealth }));
+    servers = built.servers.map(({ config, chain }) => {
+      // blockingThreshold: the chain reports each step (a mount as a whole) that held the event loop.
+      chain.on('blocking', (info) => {
+        log.error(`blocking: "${info.name}"${info.route === '/' ? '' : ` at ${info.route}`} held the event loop for ${info.duration.toFixed(1)} ms on ${info.method} ${info.url}`, { server: config.name });
+      });
+      return serve({ config, handler: chain, poolHealth });
+    });
     const addresses = await Promise.all(servers.map((s) => s.listen()));
     await send({ type: 'ready', servers: servers.map((s, i) => ({ name: s.config.name, host: addresses[i]!.address, port: addresses[i]!.port })) });
   } catch (err) {

@@ -233,6 +233,16 @@ describe('unblock serve', { timeout: 180_000 }, () => {
     assert.equal(await r.exited(), 0);
   });
 
+  it('should log the steps that hold the event loop past blockingThreshold', async () => {
+    const r = run(['serve'], project('server: { port: 0, blockingThreshold: 20ms }\nchain:\n  - mount: /m\n    chain:\n      - app: ./app.js\n'));
+    const url = await listening(r);
+    assert.equal(await (await fetch(`${url}/m/spin?ms=60`)).text(), 'spun');
+    const line = await r.waitFor((e) => String(e.msg).startsWith('blocking: '));
+    assert.match(String(line.msg), /^blocking: "app" at \/m held the event loop for \d+\.\d ms on GET \/m\/spin\?ms=60$/);
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+
   it('should cut off a client that sends its headers too slowly (headersTimeout)', async () => {
     const r = run(['serve'], project('server: { port: 0, headersTimeout: 300ms, requestTimeout: 1s }\nchain:\n  - app: ./app.js\n'));
     const url = new URL(await listening(r));
