@@ -16,6 +16,7 @@ import { loadHandler, type NodeHandler } from './handler.js';
 import {
   ABORTED,
   CREDIT,
+  RING_OFFSET,
   STATE,
   THREAD,
   headerEntries,
@@ -95,6 +96,10 @@ class ResponseSink {
   deferring = false;
   /** The complete response, held for the task's result. */
   deferred: WorkerMessage | undefined;
+  /** The response ring in the request's SharedArrayBuffer, made on the first write through it. */
+  private ring: Buffer | undefined;
+  /** Where the next piece goes in the ring: the main thread frees space in the order it was filled. */
+  private ringPosition = 0;
 
   constructor(
     private readonly post: Post,
@@ -111,34 +116,75 @@ class ResponseSink {
   /** Posts head (the first time), chunk and end. Returns false when nothing can be sent any more. */
   send(res: ServerResponse, chunk: Uint8Array | string | undefined, encoding: BufferEncoding | undefined, end: boolean): boolean {
     if (this.finished) return false;
-    let size = 0;
+    const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.byteLength;
+    const holdable = this.deferring && end && !this.headSent && size <= DEFERRED_RESPONSE_LIMIT;
+    if (size > 0 && !this.inline && !holdable) return this.sendThroughRing(res, chunk!, encoding, size, end);
+    // The bytes ride in the message: inline (no thread to share a ring
+    // with), or a whole small response held for the task's result.
+    if (size > 0 && !this.waitForCredit()) return false;
+    if (this.aborted) return false;
+    const message = this.message(res, size, end);
     const transfer: ArrayBuffer[] = [];
     if (typeof chunk === 'string') {
-      size = Buffer.byteLength(chunk, encoding);
+      message.chunk = chunk;
+      if (encoding !== undefined) message.encoding = encoding;
     } else if (chunk !== undefined) {
       // A copy of exactly the view: cloning a Buffer would copy its whole
       // backing store (8 KiB of pool for a short string), and transferring
       // the caller's buffer would detach memory it still owns.
-      chunk = new Uint8Array(chunk);
-      size = chunk.byteLength;
-      transfer.push(chunk.buffer as ArrayBuffer);
+      const copy = new Uint8Array(chunk);
+      message.chunk = copy;
+      transfer.push(copy.buffer);
     }
-    if (size > 0 && !this.waitForCredit()) return false;
-    if (this.aborted) return false;
-    const head = this.headSent ? undefined : snapshotHead(res, this.queueWait);
-    this.headSent = true;
-    if (end) this.finished = true;
-    const message: Extract<WorkerMessage, { type: 'data' }> = { id: this.id, type: 'data', size, end };
-    if (head) message.head = head;
-    if (chunk !== undefined) message.chunk = chunk;
-    if (encoding !== undefined && typeof chunk === 'string') message.encoding = encoding;
-    if (this.deferring && end && head && size <= DEFERRED_RESPONSE_LIMIT) {
+    if (holdable) {
       this.deferred = message;
       return true;
     }
     this.post(message, transfer);
     if (size > 0) Atomics.sub(this.credit, CREDIT, size);
     return true;
+  }
+
+  /**
+   * Copies the bytes into free ring space, as many pieces as the window and
+   * the ring's end require, each posted as it is written. In a worker, waits
+   * (blocking) for the main thread to free space.
+   */
+  private sendThroughRing(res: ServerResponse, chunk: Uint8Array | string, encoding: BufferEncoding | undefined, size: number, end: boolean): boolean {
+    const ring = (this.ring ??= Buffer.from(this.credit.buffer, RING_OFFSET));
+    let bytes = typeof chunk === 'string' ? undefined : chunk;
+    for (let done = 0; done < size; ) {
+      if (!this.waitForCredit()) return false;
+      const credit = Atomics.load(this.credit, CREDIT);
+      // An abort adds ABORT_CREDIT after setting STATE: never mistake it for free space.
+      if (this.aborted) return false;
+      const piece = Math.min(size - done, credit, ring.byteLength - this.ringPosition);
+      if (bytes === undefined) {
+        // A string is encoded straight into the ring when it fits in one piece.
+        if (piece === size) ring.write(chunk as string, this.ringPosition, piece, encoding);
+        else bytes = Buffer.from(chunk as string, encoding);
+      }
+      if (bytes !== undefined) ring.set(bytes.subarray(done, done + piece), this.ringPosition);
+      done += piece;
+      const message = this.message(res, piece, end && done === size);
+      message.offset = this.ringPosition;
+      this.ringPosition = (this.ringPosition + piece) % ring.byteLength;
+      // Taken before the main thread can see the piece and give it back.
+      Atomics.sub(this.credit, CREDIT, piece);
+      this.post(message);
+    }
+    return true;
+  }
+
+  /** A data message; the head rides with the first one. */
+  private message(res: ServerResponse, size: number, end: boolean): DataMessage {
+    const message: DataMessage = { id: this.id, type: 'data', size, end };
+    if (!this.headSent) {
+      message.head = snapshotHead(res, this.queueWait);
+      this.headSent = true;
+    }
+    if (end) this.finished = true;
+    return message;
   }
 
   /** The handler went asynchronous: a held response cannot wait for the result any longer. */
@@ -266,6 +312,7 @@ class BridgeSocket extends Duplex {
 }
 
 type Chunk = string | Uint8Array;
+type DataMessage = Extract<WorkerMessage, { type: 'data' }>;
 // A held response is cloned with the task's result: keep that copy small.
 const DEFERRED_RESPONSE_LIMIT = 64 * 1024;
 // Atomics.waitAsync is in Node since 16; its type is in lib es2024, newer than this project's.

@@ -28,8 +28,8 @@ import { asRunner, type Pool, type TaskRunner } from './pool.js';
 import {
   ABORTED,
   ABORT_CREDIT,
-  COUNTER_BYTES,
   CREDIT,
+  RING_OFFSET,
   RUNNING,
   STATE,
   THREAD,
@@ -75,6 +75,8 @@ interface Settings {
   highWaterMark: number;
   serverTiming: boolean;
   forward: ((req: IncomingMessage) => unknown) | undefined;
+  /** Each request's SharedArrayBuffers, reused (see takeCredit()). */
+  spares: Int32Array[];
 }
 
 const OPTIONS = ['pool', 'timeout', 'kind', 'inline', 'abortGrace', 'highWaterMark', 'serverTiming', 'forward'] as const;
@@ -119,6 +121,7 @@ function toSettings(module: unknown, options: unknown): Settings {
     runner = asRunner(checked.pool);
     if (!runner) throw invalidOption('offload() pool must be a pool from createPool() (or set inline: true)');
   }
+  const highWaterMark = toSize('offload() highWaterMark', checked.highWaterMark, DEFAULT_HIGH_WATER_MARK);
   const kind = checked.kind ?? 'auto';
   if (!KINDS.includes(kind)) throw invalidOption(`offload() kind must be one of ${KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
   if (checked.forward !== undefined && typeof checked.forward !== 'function') throw invalidOption('offload() forward must be a function');
@@ -128,9 +131,10 @@ function toSettings(module: unknown, options: unknown): Settings {
     timeout: toDuration('offload() timeout', checked.timeout, DEFAULT_TIMEOUT),
     kind,
     abortGrace: toDuration('offload() abortGrace', checked.abortGrace, DEFAULT_ABORT_GRACE),
-    highWaterMark: toSize('offload() highWaterMark', checked.highWaterMark, DEFAULT_HIGH_WATER_MARK),
+    highWaterMark,
     serverTiming: toBoolean('offload() serverTiming', checked.serverTiming, false),
     forward: checked.forward as Settings['forward'],
+    spares: [],
   };
 }
 
@@ -157,13 +161,16 @@ function toModuleUrl(module: unknown): string {
 /** One request's trip to the handler and back. */
 class Relay {
   private readonly id = ++lastTaskId;
-  private readonly credit = takeCredit();
+  /** CREDIT, STATE, THREAD and the response ring: taken once the request is accepted. */
+  private credit!: Int32Array;
   /** Carries a streamed request body to the handler. */
   private bodyPort: MessagePort | undefined;
   /** The response is over as far as this relay goes: completed, handed to next(err), destroyed or abandoned. */
   private ended = false;
   private settled = false;
   private cleaned = false;
+  /** The response closed: the socket no longer reads the ring. */
+  private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   /** Credit for chunks the response is still buffering; returned on 'drain'. */
@@ -218,6 +225,7 @@ class Relay {
       transfer.push(port2);
     }
 
+    this.credit = takeCredit(settings);
     Atomics.store(this.credit, CREDIT, settings.highWaterMark);
     const socket = req.socket as (typeof req.socket & { encrypted?: boolean }) | null;
     const task: Task = {
@@ -357,9 +365,12 @@ class Relay {
   private onData(message: Extract<WorkerMessage, { type: 'data' }>): void {
     const { res } = this;
     if (message.head) this.applyHead(message.head);
-    const { chunk, encoding } = message;
-    if (chunk !== undefined) {
-      const data = typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const { chunk, encoding, offset } = message;
+    if (chunk !== undefined || offset !== undefined) {
+      let data: Buffer | string;
+      if (offset !== undefined) data = Buffer.from(this.credit.buffer, RING_OFFSET + offset, message.size);
+      else if (typeof chunk === 'string') data = chunk;
+      else data = Buffer.from(chunk!.buffer, chunk!.byteOffset, chunk!.byteLength);
       if (message.end) {
         res.end(data, encoding as BufferEncoding);
       } else if (res.write === nativeWrite) {
@@ -369,7 +380,9 @@ class Relay {
         res.write(data, encoding ?? 'utf8', () => this.addCredit(size));
       } else {
         // A wrapped write (compression, say) may not call back: credit comes
-        // back when it accepts the chunk, or on 'drain'.
+        // back when it accepts the chunk, or on 'drain'. It may also keep the
+        // chunk after that, while the ring space is filled again: it gets a copy.
+        if (offset !== undefined) data = Buffer.from(data as Buffer);
         const flushed = encoding ? res.write(data, encoding) : res.write(data);
         this.returnCredit(message.size, flushed);
       }
@@ -440,12 +453,25 @@ class Relay {
     this.cleaned = true;
     this.settings.runner.forget(this.id);
     this.bodyPort?.close();
-    // The task is over: the handler's side no longer touches the counter.
-    returnCredit(this.credit);
+    this.release();
+  }
+
+  /**
+   * The request's SharedArrayBuffer is reused once the task is over (the
+   * handler's side no longer touches it) and the response closed (the socket
+   * no longer reads views of the ring: they go out, or are dropped with the
+   * connection, before 'close').
+   */
+  private release(): void {
+    if (this.cleaned && this.closed) returnCredit(this.settings, this.credit);
   }
 
   private onClose(): void {
-    if (this.ended) return;
+    this.closed = true;
+    if (this.ended) {
+      this.release();
+      return;
+    }
     // The client went away before the response ended.
     this.signalAbort();
     this.end();
@@ -511,20 +537,21 @@ class Relay {
 
 const nativeWrite = ServerResponse.prototype.write;
 
-// Credit counters are reused: a SharedArrayBuffer per request is cheap to
-// create but slows every young-generation GC while it lives.
-const spareCredits: Int32Array[] = [];
-const MAX_SPARE_CREDITS = 1024;
+// Each request's SharedArrayBuffer is reused: allocating one (zeroed, a
+// whole ring) per request costs more than a trivial handler, and each one
+// alive slows every young-generation GC. Spares are kept up to a budget.
+const SPARE_BYTES = 16 * 1024 * 1024;
+const MAX_SPARES = 1024;
 
-function takeCredit(): Int32Array {
-  const credit = spareCredits.pop() ?? new Int32Array(new SharedArrayBuffer(COUNTER_BYTES));
+function takeCredit(settings: Settings): Int32Array {
+  const credit = settings.spares.pop() ?? new Int32Array(new SharedArrayBuffer(RING_OFFSET + (settings.runner === inlineRunner ? 0 : settings.highWaterMark)));
   Atomics.store(credit, STATE, RUNNING);
   Atomics.store(credit, THREAD, 0);
   return credit;
 }
 
-function returnCredit(credit: Int32Array): void {
-  if (spareCredits.length < MAX_SPARE_CREDITS) spareCredits.push(credit);
+function returnCredit(settings: Settings, credit: Int32Array): void {
+  if (settings.spares.length < Math.min(MAX_SPARES, SPARE_BYTES / credit.buffer.byteLength)) settings.spares.push(credit);
 }
 
 // Below this, copying is cheaper than detaching req.body from the main thread.
