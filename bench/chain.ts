@@ -8,7 +8,7 @@ import { chain } from '@unblock/chain';
 import connect from 'connect';
 import express from 'express';
 import compose from 'koa-compose';
-import { childCase, measure, median, printTable, serveForParent, startServer, stopServer, type Measurement } from './support.js';
+import { childCase, compareServers, serveForParent } from './support.js';
 
 const MIDDLEWARE = 10;
 const hello = (_req: IncomingMessage, res: ServerResponse) => res.end('hello');
@@ -42,31 +42,5 @@ type Case = keyof typeof servers;
 if (childCase !== undefined) {
   serveForParent(servers[childCase as Case]());
 } else {
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-  const seconds = Number(process.env.BENCH_SECONDS ?? 3);
-  const results = new Map<Case, Measurement[]>();
-  const file = fileURLToPath(import.meta.url);
-  console.log(`hello behind ${MIDDLEWARE} no-op middleware; ${rounds} rounds of ${seconds}s, 50 connections, median of rounds\n`);
-  // Rounds interleave the cases, so that a slow moment of the machine does not hit only one.
-  for (let round = 0; round < rounds; round++) {
-    for (const name of Object.keys(servers) as Case[]) {
-      const server = await startServer(file, name);
-      await measure(server, { connections: 50, seconds: 1 }); // warm-up
-      const result = await measure(server, { connections: 50, seconds });
-      await stopServer(server);
-      results.set(name, [...(results.get(name) ?? []), result]);
-    }
-  }
-  const summary = (name: Case) => ({
-    rps: median(results.get(name)!.map((r) => r.requestsPerSecond)),
-    cpu: median(results.get(name)!.map((r) => r.cpuPerRequest)),
-    errors: results.get(name)!.reduce((sum, r) => sum + r.errors, 0),
-  });
-  const raw = summary('node:http');
-  printTable(
-    (Object.keys(servers) as Case[]).map((name) => {
-      const { rps, cpu, errors } = summary(name);
-      return { server: name, 'req/s': rps, 'CPU µs/req': cpu, 'req/s vs raw': rps / raw.rps, 'CPU vs raw': cpu / raw.cpu, errors };
-    }),
-  );
+  await compareServers(fileURLToPath(import.meta.url), Object.keys(servers), 'node:http', `hello behind ${MIDDLEWARE} no-op middleware`);
 }

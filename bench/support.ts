@@ -115,3 +115,36 @@ export function printTable(rows: Record<string, string | number>[]): void {
   console.log(line(columns));
   for (const row of rows) console.log(line(columns.map((column) => cell(row[column]!))));
 }
+
+/**
+ * Serves each case from `file` in its own process, in interleaved rounds (so
+ * that a slow moment of the machine does not hit only one case), and prints
+ * the median req/s and CPU per request of each, with ratios to `baseline`.
+ */
+export async function compareServers(file: string, cases: readonly string[], baseline: string, title: string): Promise<void> {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+  const results = new Map<string, Measurement[]>();
+  console.log(`${title}; ${rounds} rounds of ${seconds}s, 50 connections, median of rounds; ratios to ${baseline}\n`);
+  for (let round = 0; round < rounds; round++) {
+    for (const name of cases) {
+      const server = await startServer(file, name);
+      await measure(server, { connections: 50, seconds: 1 }); // warm-up
+      const result = await measure(server, { connections: 50, seconds });
+      await stopServer(server);
+      results.set(name, [...(results.get(name) ?? []), result]);
+    }
+  }
+  const summary = (name: string) => ({
+    rps: median(results.get(name)!.map((r) => r.requestsPerSecond)),
+    cpu: median(results.get(name)!.map((r) => r.cpuPerRequest)),
+    errors: results.get(name)!.reduce((sum, r) => sum + r.errors, 0),
+  });
+  const base = summary(baseline);
+  printTable(
+    cases.map((name) => {
+      const { rps, cpu, errors } = summary(name);
+      return { server: name, 'req/s': rps, 'CPU µs/req': cpu, 'req/s ratio': rps / base.rps, 'CPU ratio': cpu / base.cpu, errors };
+    }),
+  );
+}
