@@ -83,9 +83,8 @@ export class ConfigValidationError extends ConfigError {
   }
 }
 
-/** A module named by `app`, `use` or `offload.handler` cannot be found or imported, or does not export what the step needs. */
-export class ConfigModuleError extends ConfigError {
-  readonly code = 'UNBLOCK_ERR_CONFIG_MODULE';
+/** An error about one place of the config: its message starts with that place's path. */
+export abstract class ConfigPathError extends ConfigError {
   constructor(
     message: string,
     readonly path: string,
@@ -93,22 +92,18 @@ export class ConfigModuleError extends ConfigError {
     options?: ErrorOptions,
   ) {
     super(`${path}: ${message}`, file, options);
-    this.name = 'ConfigModuleError';
+    this.name = new.target.name;
   }
 }
 
+/** A module named by `app`, `use` or `offload.handler` cannot be found or imported, or does not export what the step needs. */
+export class ConfigModuleError extends ConfigPathError {
+  readonly code = 'UNBLOCK_ERR_CONFIG_MODULE';
+}
+
 /** A step's factory threw while the chain was being built (its options passed the schema but not the package's own checks). */
-export class ConfigStepError extends ConfigError {
+export class ConfigStepError extends ConfigPathError {
   readonly code = 'UNBLOCK_ERR_CONFIG_STEP';
-  constructor(
-    message: string,
-    readonly path: string,
-    file?: string,
-    options?: ErrorOptions,
-  ) {
-    super(`${path}: ${message}`, file, options);
-    this.name = 'ConfigStepError';
-  }
 }
 
 /** `path: message` plus what was found and the suggestion, as one line. */
