@@ -17,6 +17,7 @@ export abstract class BodyError extends Error {
     this.status = status;
     this.statusCode = status;
     this.expose = status < 500;
+    this.name = new.target.name;
   }
 }
 
@@ -33,7 +34,6 @@ export class BodyTooLargeError extends BodyError {
     readonly received: number,
   ) {
     super(413, `request body is larger than the limit of ${limit} bytes`);
-    this.name = 'BodyTooLargeError';
   }
 }
 
@@ -50,7 +50,6 @@ export class BodyLengthMismatchError extends BodyError {
     readonly received: number,
   ) {
     super(400, expected === null ? 'request body ended before its last chunk' : `request body ended after ${received} of ${expected} bytes`);
-    this.name = 'BodyLengthMismatchError';
   }
 }
 
@@ -60,7 +59,6 @@ export class UnsupportedContentEncodingError extends BodyError {
   readonly type = 'encoding.unsupported';
   constructor(readonly encoding: string) {
     super(415, `unsupported content encoding "${encoding}"`);
-    this.name = 'UnsupportedContentEncodingError';
   }
 }
 
@@ -70,7 +68,6 @@ export class UnsupportedCharsetError extends BodyError {
   readonly type = 'charset.unsupported';
   constructor(readonly charset: string) {
     super(415, `unsupported charset "${charset.toUpperCase()}"`);
-    this.name = 'UnsupportedCharsetError';
   }
 }
 
@@ -83,7 +80,6 @@ export class BodyInflateError extends BodyError {
     cause: unknown,
   ) {
     super(400, `request body is not valid ${encoding} data`, { cause });
-    this.name = 'BodyInflateError';
   }
 }
 
@@ -99,7 +95,6 @@ export class BodyVerifyError extends BodyError {
     const status = typeof own === 'number' && Number.isInteger(own) && own >= 400 && own < 600 ? own : 403;
     // A 4xx message is shown to the client: say what the verifier said only when it chose the status itself.
     super(status, status === own && cause instanceof Error ? cause.message : 'request body failed verification', { cause });
-    this.name = 'BodyVerifyError';
   }
 }
 
@@ -112,7 +107,6 @@ export class BodyTimeoutError extends BodyError {
     readonly received: number,
   ) {
     super(408, `request body did not arrive within ${timeout} ms`);
-    this.name = 'BodyTimeoutError';
   }
 }
 
@@ -122,7 +116,6 @@ export class BodyAbortedError extends BodyError {
   readonly type = 'request.aborted';
   constructor(readonly received: number) {
     super(400, 'request aborted by the client');
-    this.name = 'BodyAbortedError';
   }
 }
 
@@ -135,7 +128,6 @@ export class BodyAlreadyReadError extends BodyError {
   readonly type = 'stream.not.readable';
   constructor() {
     super(500, 'the request body was already read by an earlier middleware');
-    this.name = 'BodyAlreadyReadError';
   }
 }
 
@@ -145,7 +137,6 @@ export class BodyStreamEncodingError extends BodyError {
   readonly type = 'stream.encoding.set';
   constructor() {
     super(500, 'req.setEncoding() was called before the body was read');
-    this.name = 'BodyStreamEncodingError';
   }
 }
 
