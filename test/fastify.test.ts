@@ -45,6 +45,14 @@ const assertFails = (url: string) =>
     (err: Error) => err.name !== 'TimeoutError' && err.name !== 'AbortError',
   );
 
+/** A route whose body stream fails after its first chunk was sent. */
+async function failingStream(_request: unknown, reply: { type(t: string): { send(body: Readable): unknown } }) {
+  const body = new Readable({ read() {} });
+  body.push('first chunk\n');
+  setTimeout(() => body.destroy(new Error('disk went away')), 20);
+  return reply.type('text/plain').send(body);
+}
+
 describe('Fastify 5 with @fastify/middie', () => {
   describe('@unblock/chain', () => {
     it('should run as global and prefixed middleware, its errors going to Fastify with their status', async (t) => {
@@ -130,12 +138,7 @@ describe('Fastify 5 with @fastify/middie', () => {
       app.get('/conflict', async () => {
         throw createError(409, 'already there');
       });
-      app.get('/stream', async (_request, reply) => {
-        const body = new Readable({ read() {} });
-        body.push('first chunk\n');
-        setTimeout(() => body.destroy(new Error('disk went away')), 20);
-        return reply.type('text/plain').send(body);
-      });
+      app.get('/stream', failingStream);
       const url = await listen(t, app);
       const res = await fetch(`${url}/conflict`, { headers: { accept: 'application/problem+json' } });
       assert.equal(res.status, 409);
@@ -149,12 +152,7 @@ describe('Fastify 5 with @fastify/middie', () => {
   describe('Fastify alone', () => {
     it('should already destroy a response whose body stream fails', async (t) => {
       const app = Fastify();
-      app.get('/stream', async (_request, reply) => {
-        const body = new Readable({ read() {} });
-        body.push('first chunk\n');
-        setTimeout(() => body.destroy(new Error('disk went away')), 20);
-        return reply.type('text/plain').send(body);
-      });
+      app.get('/stream', failingStream);
       const url = await listen(t, app);
       await assertFails(`${url}/stream`);
     });
