@@ -79,7 +79,9 @@ if (childCase !== undefined) {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const seconds = Number(process.env.BENCH_SECONDS ?? 3);
   const file = fileURLToPath(import.meta.url);
-  const names = Object.keys(readers) as Case[];
+  // BENCH_READERS=raw-body,@unblock/wait-for-body narrows the speed tables to an A/B run.
+  const names = (process.env.BENCH_READERS?.split(',') ?? Object.keys(readers)) as Case[];
+  if (!names.includes('raw-body') || names.some((name) => !(name in readers))) throw new Error(`BENCH_READERS: raw-body and any of ${Object.keys(readers).join(', ')}`);
 
   // 1 MiB is the case this middleware is for; 1 KiB bodies show what it adds per request.
   for (const [label, body] of [

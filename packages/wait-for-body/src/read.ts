@@ -85,7 +85,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
     clearTimeout(timer);
     req.removeListener('data', countWireBytes);
     req.removeListener('close', onClose);
-    stopRawBody();
+    stopReading();
     if (decompressor !== undefined) {
       req.unpipe(decompressor);
       // Data already in zlib's thread pool may still fail after raw-body stopped listening.
@@ -114,7 +114,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
     req.on('close', onClose);
   }
   if (decompressor !== undefined) req.pipe(decompressor);
-  const stopRawBody = startRawBody(decompressor ?? req, { limit: settings.limit, length: decompressor === undefined ? declared : null }, (err, bytes) => {
+  const onRead: ReadCallback = (err, bytes) => {
     if (settled) return;
     stop();
     if (err !== null) return fail(readError(err, req, settings.limit, declared, received, decompressor && encoding));
@@ -129,7 +129,11 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
       if (settings.replay) replay(req, res, bytes, () => onBody(result));
       else onBody(result);
     });
-  });
+  };
+  const stopReading =
+    decompressor === undefined && declared !== null
+      ? readDeclared(req, declared, onRead)
+      : startRawBody(decompressor ?? req, { limit: settings.limit, length: decompressor === undefined ? declared : null }, onRead);
 }
 
 /**
@@ -160,7 +164,55 @@ function verify(req: IncomingMessage, res: ServerResponse, settings: Settings, b
   }
 }
 
-type RawBodyCallback = (err: Error | null, bytes: Buffer) => void;
+type ReadCallback = (err: Error | null, bytes: Buffer) => void;
+
+/**
+ * Reads a body whose size Content-Length gives, uncompressed, into one buffer
+ * of that size, copying each chunk in as it arrives; returns a function that
+ * stops it. Each received chunk is garbage as soon as it is copied, and the
+ * end makes no second copy: raw-body keeps every chunk and concatenates them
+ * at the end, holding the body twice for a moment, which with many uploads
+ * finishing together is half again as much memory (see README, Performance).
+ * The limit was checked against Content-Length before, and Node's parser
+ * never passes on more bytes than it declares. Errors carry raw-body's `type`,
+ * so `readError` takes both readers' alike.
+ */
+function readDeclared(req: IncomingMessage, length: number, callback: ReadCallback): () => void {
+  // Allocated with the first chunk, so that a request that sends nothing
+  // costs nothing; its pages are only touched as bytes are copied in.
+  let bytes: Buffer | undefined;
+  let received = 0;
+  const finish = (err: Error | null) => {
+    stop();
+    callback(err, bytes ?? Buffer.alloc(0));
+  };
+  const onData = (chunk: Buffer) => {
+    if (received + chunk.length > length) {
+      finish(sizeMismatch(length, received + chunk.length));
+      return;
+    }
+    bytes ??= Buffer.allocUnsafe(length);
+    chunk.copy(bytes, received);
+    received += chunk.length;
+  };
+  const onEnd = () => {
+    finish(received === length ? null : sizeMismatch(length, received));
+  };
+  const onClose = () => finish(Object.assign(new Error('request aborted'), { type: 'request.aborted' }));
+  const stop = () => {
+    req.removeListener('data', onData);
+    req.removeListener('end', onEnd);
+    req.removeListener('error', finish);
+    req.removeListener('close', onClose);
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', finish);
+  req.on('close', onClose);
+  return stop;
+}
+
+const sizeMismatch = (expected: number, received: number) => Object.assign(new Error('request size did not match content length'), { type: 'request.size.invalid', expected, received });
 
 /**
  * Runs raw-body on `stream` and returns a function that stops it. raw-body
@@ -169,7 +221,7 @@ type RawBodyCallback = (err: Error | null, bytes: Buffer) => void;
  * events, or none when it fails before reading; on() appends, so each is the
  * last of its event right after the call.
  */
-function startRawBody(stream: Readable, options: { limit: number; length: number | null }, callback: RawBodyCallback): () => void {
+function startRawBody(stream: Readable, options: { limit: number; length: number | null }, callback: ReadCallback): () => void {
   const dataListeners = stream.listenerCount('data');
   getRawBody(stream, options, callback as (err: getRawBody.RawBodyError, body: Buffer) => void);
   if (stream.listenerCount('data') === dataListeners) return ignore;

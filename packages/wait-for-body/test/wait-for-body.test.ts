@@ -44,6 +44,22 @@ describe('waitForBody(options)', () => {
       assert.equal(bytesOf(echoed).toString(), 'one,two,three');
     });
 
+    it('should put together a Content-Length body sent in pieces over time, byte for byte', async (t) => {
+      const { port } = await serveChain(t, waitForBody({ limit: '1mb' }), (req: IncomingMessage, res: ServerResponse) => {
+        const { body } = req as RequestWithBody;
+        res.end(`${body.length} ${body.toString('latin1')}`);
+      });
+      const sent = Buffer.from(Array.from({ length: 200_000 }, (_, i) => 32 + (i % 90)));
+      const client = await RawClient.open(t, port);
+      await client.write(request('POST', '/', { 'content-length': sent.length }, ''));
+      for (let at = 0; at < sent.length; at += 70_001) {
+        await client.write(sent.subarray(at, at + 70_001));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const [res] = await client.responses(1);
+      assert.equal(res!.body, `${sent.length} ${sent.toString('latin1')}`);
+    });
+
     it('should give an empty Buffer for an empty body', async (t) => {
       const { url } = await serveChain(t, waitForBody(), echo);
       const echoed = (await (await post(url, '')).json()) as Echoed;
