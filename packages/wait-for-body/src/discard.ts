@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listen } from './listen.js';
 
 export interface DiscardLimits {
   /** The declared Content-Length, or null for a chunked body. */
@@ -44,12 +45,8 @@ export function discardRest(req: IncomingMessage, res: ServerResponse, limits: D
   timer.unref();
   const stop = () => {
     clearTimeout(timer);
-    req.removeListener('data', onData);
-    req.removeListener('end', stop);
-    req.removeListener('close', stop);
+    stopListening();
   };
-  req.on('data', onData);
-  req.once('end', stop);
-  req.once('close', stop);
+  const stopListening = listen(req, { data: onData, end: stop, close: stop });
   req.resume();
 }

@@ -5,6 +5,7 @@ import contentType from 'content-type';
 import iconv from 'iconv-lite';
 import getRawBody from 'raw-body';
 import { discardRest } from './discard.js';
+import { listen } from './listen.js';
 import {
   BodyAbortedError,
   BodyAlreadyReadError,
@@ -83,8 +84,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
   let received = 0;
   const stop = () => {
     clearTimeout(timer);
-    req.removeListener('data', countWireBytes);
-    req.removeListener('close', onClose);
+    unwatch();
     stopReading();
     if (decompressor !== undefined) {
       req.unpipe(decompressor);
@@ -109,10 +109,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
   // already in Node's buffer: there is no client left to time or watch.
   const arrived = req.complete;
   const timer = arrived ? undefined : setTimeout(() => stopWith(new BodyTimeoutError(settings.timeout, received)), settings.timeout);
-  if (!arrived) {
-    req.on('data', countWireBytes);
-    req.on('close', onClose);
-  }
+  const unwatch = arrived ? ignore : listen(req, { data: countWireBytes, close: onClose });
   if (decompressor !== undefined) req.pipe(decompressor);
   const onRead: ReadCallback = (err, bytes) => {
     if (settled) return;
@@ -199,16 +196,7 @@ function readDeclared(req: IncomingMessage, length: number, callback: ReadCallba
     finish(received === length ? null : sizeMismatch(length, received));
   };
   const onClose = () => finish(Object.assign(new Error('request aborted'), { type: 'request.aborted' }));
-  const stop = () => {
-    req.removeListener('data', onData);
-    req.removeListener('end', onEnd);
-    req.removeListener('error', finish);
-    req.removeListener('close', onClose);
-  };
-  req.on('data', onData);
-  req.on('end', onEnd);
-  req.on('error', finish);
-  req.on('close', onClose);
+  const stop = listen(req, { data: onData, end: onEnd, error: finish, close: onClose });
   return stop;
 }
 
