@@ -11,14 +11,12 @@
 // of a socket. The socket is a stand-in carrying the peer's address.
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
-import { threadId } from 'node:worker_threads';
 import { loadHandler, type NodeHandler } from './handler.js';
 import {
   ABORTED,
   CREDIT,
   RING_OFFSET,
   STATE,
-  THREAD,
   headerEntries,
   now,
   serializeError,
@@ -41,9 +39,7 @@ export async function runTask(task: Task, post: Post, inline: boolean): Promise<
   const startedAt = now();
   const queueWait = Math.max(0, startedAt - task.enqueuedAt);
   const credit = new Int32Array(task.credit);
-  // Published before STATE is read: either the main thread sees the thread
-  // to terminate, or this task sees it was cancelled while it waited.
-  Atomics.store(credit, THREAD, threadId);
+  // A worker claimed the task (THREAD) before this reads STATE.
   if (Atomics.load(credit, STATE) === ABORTED) return { queueWait, runTime: 0 };
   const sink = new ResponseSink(post, task.id, credit, inline, queueWait);
   let exchange: Exchange | undefined;

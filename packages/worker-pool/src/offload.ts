@@ -252,6 +252,7 @@ class Relay {
       context,
       credit: this.credit.buffer as SharedArrayBuffer,
       enqueuedAt: now(),
+      claim: 0,
     };
 
     res.once('close', () => this.onClose());
@@ -494,8 +495,9 @@ class Relay {
    */
   private terminate(): void {
     if (this.settled) return;
+    // Negative while the task waits in a lane, 0 inline.
     const threadId = Atomics.load(this.credit, THREAD);
-    if (threadId !== 0) this.settings.runner.terminate(threadId);
+    if (threadId > 0) this.settings.runner.terminate(threadId);
   }
 
   private onSettled(err: unknown, result?: TaskResult): void {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { ResourceLimits, Transferable } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type ResourceLimits, type Transferable } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { PoolClosedError, QueueFullError, WORKER_ERROR_WARNING_CODE, invalidOption, type WorkerPoolError } from './errors.js';
 import {
@@ -16,7 +16,7 @@ import {
   toResourceLimits,
   type Duration,
 } from './options.js';
-import type { Task, TaskResult, WorkerMessage } from './protocol.js';
+import { ABORTED, STATE, THREAD, now, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WorkerMessage } from './protocol.js';
 
 export interface PoolOptions {
   /** Worker threads at most. Default `os.availableParallelism()`. */
@@ -79,6 +79,19 @@ export interface Pool {
 const WORKER_ENTRY = fileURLToPath(new URL('../dist/worker.js', import.meta.url));
 const POOL_OPTIONS = ['maxThreads', 'minThreads', 'maxQueue', 'idleTimeout', 'retryAfter', 'resourceLimits'] as const;
 
+/**
+ * Requests a lane may hold: the one its thread runs and the next, which is
+ * then picked up without a round trip through this thread. Only requests
+ * that transfer nothing wait in a lane, so one can still be taken back.
+ */
+const LANE_DEPTH = 2;
+/**
+ * How long a lane with nothing to do stays open. Short: an open lane keeps
+ * its thread busy for piscina (it neither retires nor lets the process exit),
+ * and reopening one costs a single piscina task.
+ */
+const LANE_LINGER_MS = 100;
+
 /** What `offload()` needs from a pool. */
 export interface TaskRunner {
   /** Why a new request cannot be accepted now, if it cannot. */
@@ -90,17 +103,90 @@ export interface TaskRunner {
   terminate(threadId: number): void;
 }
 
+/** A request accepted by the pool and not yet settled. */
+interface Entry {
+  task: Task;
+  transferList: Transferable[];
+  /** CREDIT, STATE and THREAD of the request's SharedArrayBuffer. */
+  slots: Int32Array;
+  resolve(result: TaskResult): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * One thread's standing connection: a piscina task that runs for as long as
+ * requests keep coming, taking them from its own MessagePort one at a time.
+ * Per request that is one message each way and no piscina bookkeeping; a
+ * thread that has its next request already waiting needs no wake-up.
+ */
+class Lane {
+  readonly port: MessagePort;
+  /** In the order given; the first is running or about to. */
+  readonly entries: Entry[] = [];
+  closed = false;
+  #linger: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly pool: WorkerPool,
+    piscina: Piscina<LaneInit, void>,
+  ) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    port1.on('message', (message: LaneMessage) => pool.onLaneMessage(this, message));
+    piscina.run({ port: port2 }, { transferList: [port2] as never }).then(
+      () => pool.onLaneEnd(this, undefined),
+      (err: unknown) => pool.onLaneEnd(this, err),
+    );
+  }
+
+  give(entry: Entry, claim: number): void {
+    clearTimeout(this.#linger);
+    entry.task.claim = claim;
+    Atomics.store(entry.slots, THREAD, claim);
+    this.entries.push(entry);
+    const request: LaneRequest = { type: 'task', task: entry.task };
+    this.port.postMessage(request, entry.transferList as never);
+  }
+
+  take(entry: Entry): void {
+    this.entries.splice(this.entries.indexOf(entry), 1);
+    if (this.entries.length === 0 && !this.closed) this.#linger = setTimeout(() => this.close(), LANE_LINGER_MS);
+  }
+
+  /** Takes no more requests; its thread ends the lane once the last one is done. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.#linger);
+    const request: LaneRequest = { type: 'quit' };
+    this.port.postMessage(request);
+    this.pool.onLaneClosed(this);
+  }
+}
+
 class WorkerPool implements Pool, TaskRunner {
   readonly maxThreads: number;
   readonly maxQueue: number;
   readonly #retryAfter: number;
-  readonly #piscina: Piscina<Task, TaskResult>;
+  readonly #piscina: Piscina<LaneInit, void>;
   readonly #queueWait: RecordableHistogram = createHistogram();
   readonly #runTime: RecordableHistogram = createHistogram();
+  readonly #startedAt = performance.now();
+  #busyTime = 0;
+  #completed = 0;
   #pending = 0;
+  /** Accepted requests no lane holds yet, in arrival order. */
+  readonly #queue: Entry[] = [];
+  /** Lanes open to new requests. */
+  readonly #lanes: Lane[] = [];
+  /** Every lane whose piscina task has not ended, open or closing. */
+  readonly #running = new Set<Lane>();
   /** Where each running request's response messages go, by task id. */
   readonly #listeners = new Map<number, (message: WorkerMessage) => void>();
+  readonly #entries = new Map<number, Entry>();
+  #lastClaim = 0;
   #closed = false;
+  #idle: (() => void) | undefined;
 
   constructor(options: PoolOptions) {
     this.maxThreads = toInteger('createPool() maxThreads', options.maxThreads, defaultMaxThreads(), 1);
@@ -115,32 +201,17 @@ class WorkerPool implements Pool, TaskRunner {
       maxThreads: this.maxThreads,
       minThreads,
       idleTimeout: toDuration('createPool() idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
-      // Admission is counted here (see admit()).
+      // Piscina runs one lane per thread, never more than maxThreads: requests
+      // queue here, in arrival order.
       maxQueue: Infinity,
       concurrentTasksPerWorker: 1,
-      // A task that cannot be handed to a worker keeps its place at the head
-      // of the queue, so requests are served in arrival order; with the
-      // default, it goes to the back and some requests starve. (Tasks are
-      // given no AbortSignal: piscina queues those apart, newest first, while
-      // no worker is ready. Tasks are cancelled through their STATE and by
-      // terminating their thread instead.)
-      stricterFIFO: true,
-      // Idle workers wait for the next task in Atomics.wait: the fastest hand
-      // over. A finished handler's leftover callbacks (a timer it did not
-      // clear) run when its thread picks up its next task.
-      atomics: 'sync',
+      // A thread between lanes keeps its event loop running, so a finished
+      // handler's leftover callbacks (a timer it did not clear) still run.
+      atomics: 'disabled',
       ...(resourceLimits ? { resourceLimits } : {}),
     });
-    // Handlers' responses come on the workers' parentPorts, which piscina
-    // re-emits here.
-    this.#piscina.on('message', (message: WorkerMessage) => this.#listeners.get(message.id)?.(message));
-    // An error no task can be blamed for (thrown between requests). Without
-    // a listener it would crash the server.
-    this.#piscina.on('error', (err: unknown) => {
-      process.emitWarning(`a worker thread failed between requests: ${err instanceof Error ? err.stack : String(err)}`, {
-        code: WORKER_ERROR_WARNING_CODE,
-      });
-    });
+    // An error no lane can be blamed for. Without a listener it would crash the server.
+    this.#piscina.on('error', (err: unknown) => warnWorkerError(err));
   }
 
   get closed(): boolean {
@@ -157,32 +228,150 @@ class WorkerPool implements Pool, TaskRunner {
     this.#listeners.delete(id);
   }
 
-  async run(task: Task, transferList: Transferable[], onMessage: (message: WorkerMessage) => void): Promise<TaskResult> {
+  run(task: Task, transferList: Transferable[], onMessage: (message: WorkerMessage) => void): Promise<TaskResult> {
     this.#listeners.set(task.id, onMessage);
     this.#pending++;
-    try {
-      const result = await this.#piscina.run(task, { transferList: transferList as never });
-      this.#queueWait.record(toMicroseconds(result.queueWait));
-      this.#runTime.record(toMicroseconds(result.runTime));
-      return result;
-    } finally {
-      this.#pending--;
-    }
+    return new Promise<TaskResult>((resolve, reject) => {
+      const entry: Entry = { task, transferList, slots: new Int32Array(task.credit, 0, 3), resolve, reject };
+      this.#entries.set(task.id, entry);
+      this.#queue.push(entry);
+      this.#dispatch();
+    });
   }
 
   terminate(threadId: number): void {
     void this.#piscina.threads.find((thread) => thread.threadId === threadId)?.terminate();
   }
 
+  /** Gives queued requests to lanes, oldest first, opening lanes up to maxThreads. */
+  #dispatch(): void {
+    while (this.#queue.length > 0) {
+      const entry = this.#queue[0]!;
+      if (Atomics.load(entry.slots, STATE) === ABORTED) {
+        // Timed out or abandoned while it waited: settled without a thread.
+        this.#queue.shift();
+        this.#settle(entry, { queueWait: now() - entry.task.enqueuedAt, runTime: 0 });
+        continue;
+      }
+      const lane = this.#laneFor(entry);
+      if (!lane) return;
+      this.#queue.shift();
+      lane.give(entry, this.#nextClaim());
+    }
+  }
+
+  /** An idle lane, else a new one, else one with room for a request that can still be taken back. */
+  #laneFor(entry: Entry): Lane | undefined {
+    let best: Lane | undefined;
+    for (const lane of this.#lanes) if (!best || lane.entries.length < best.entries.length) best = lane;
+    if (best?.entries.length === 0) return best;
+    if (this.#running.size < this.maxThreads) {
+      const lane = new Lane(this, this.#piscina);
+      this.#lanes.push(lane);
+      this.#running.add(lane);
+      return lane;
+    }
+    if (best && entry.transferList.length === 0 && best.entries.length < LANE_DEPTH) return best;
+    return undefined;
+  }
+
+  /**
+   * A lane ran dry while another holds a request its thread has not started
+   * (behind a slow one, or on a thread still starting): take the oldest back
+   * and run it here, so no request waits longer than arrival order allows.
+   */
+  #steal(idle: Lane): void {
+    let oldest: { lane: Lane; entry: Entry } | undefined;
+    for (const lane of this.#lanes) {
+      for (const entry of lane.entries) {
+        if (entry.transferList.length === 0 && Atomics.load(entry.slots, THREAD) < 0 && (!oldest || entry.task.id < oldest.entry.task.id)) {
+          oldest = { lane, entry };
+        }
+      }
+    }
+    if (!oldest) return;
+    const { lane, entry } = oldest;
+    const claim = this.#nextClaim();
+    // Fails when its thread claimed it in the meantime.
+    if (Atomics.compareExchange(entry.slots, THREAD, entry.task.claim, claim) !== entry.task.claim) return;
+    lane.take(entry);
+    idle.give(entry, claim);
+  }
+
+  /** While a request waits in a lane, THREAD holds its claim: negative, new at every hand-over. */
+  #nextClaim(): number {
+    this.#lastClaim = (this.#lastClaim % 0x7fffffff) + 1;
+    return -this.#lastClaim;
+  }
+
+  onLaneMessage(lane: Lane, message: LaneMessage): void {
+    if (message.type !== 'settled') {
+      this.#listeners.get(message.id)?.(message);
+      return;
+    }
+    const entry = this.#entries.get(message.id);
+    if (!entry) return;
+    lane.take(entry);
+    if (message.result) {
+      this.#queueWait.record(toMicroseconds(message.result.queueWait));
+      this.#runTime.record(toMicroseconds(message.result.runTime));
+      this.#busyTime += message.result.runTime;
+      this.#settle(entry, message.result);
+    } else {
+      this.#settle(entry, undefined, message.error);
+    }
+    this.#dispatch();
+    if (lane.entries.length === 0 && !lane.closed) this.#steal(lane);
+  }
+
+  /** The lane's thread stopped: it was quit, or it died (crash, terminate(), resource limits). */
+  onLaneEnd(lane: Lane, err: unknown): void {
+    this.#running.delete(lane);
+    // A dead thread's lane: the quit goes nowhere. Its port closes with its
+    // peer, after delivering what the thread posted before it died.
+    lane.close();
+    const orphans = lane.entries.splice(0);
+    let blamed = false;
+    for (const entry of orphans) {
+      if (Atomics.load(entry.slots, THREAD) > 0 || entry.transferList.length > 0) {
+        blamed = true;
+        this.#settle(entry, undefined, err ?? new Error('the worker thread stopped'));
+      } else {
+        // Never started: it keeps its place.
+        this.#queue.unshift(entry);
+      }
+    }
+    if (err !== undefined && !blamed) warnWorkerError(err);
+    this.#queue.sort((a, b) => a.task.id - b.task.id);
+    this.#dispatch();
+  }
+
+  onLaneClosed(lane: Lane): void {
+    const index = this.#lanes.indexOf(lane);
+    if (index !== -1) this.#lanes.splice(index, 1);
+  }
+
+  #settle(entry: Entry, result: TaskResult | undefined, err?: unknown): void {
+    this.#entries.delete(entry.task.id);
+    this.#pending--;
+    this.#completed++;
+    if (result) entry.resolve(result);
+    else entry.reject(err);
+    if (this.#pending === 0) this.#idle?.();
+  }
+
   stats(): PoolStats {
+    let waiting = this.#queue.length;
+    for (const lane of this.#lanes) for (const entry of lane.entries) if (Atomics.load(entry.slots, THREAD) < 0) waiting++;
+    const elapsed = performance.now() - this.#startedAt;
     return {
       threads: this.#piscina.threads.length,
       maxThreads: this.maxThreads,
       pending: this.#pending,
-      queueSize: this.#piscina.queueSize,
+      queueSize: waiting,
       maxQueue: this.maxQueue,
-      utilization: this.#piscina.utilization,
-      completed: this.#piscina.completed,
+      utilization: elapsed > 0 ? Math.min(1, this.#busyTime / (elapsed * this.maxThreads)) : 0,
+      completed: this.#completed,
       queueWait: summarize(this.#queueWait),
       runTime: summarize(this.#runTime),
     };
@@ -190,8 +379,16 @@ class WorkerPool implements Pool, TaskRunner {
 
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#pending > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+    for (const lane of [...this.#lanes]) lane.close();
     await this.#piscina.close();
   }
+}
+
+function warnWorkerError(err: unknown): void {
+  process.emitWarning(`a worker thread failed between requests: ${err instanceof Error ? err.stack : String(err)}`, {
+    code: WORKER_ERROR_WARNING_CODE,
+  });
 }
 
 /**

@@ -77,6 +77,12 @@ export interface Task {
   credit: SharedArrayBuffer;
   /** `performance.timeOrigin + performance.now()` when the task was submitted: comparable across threads. */
   enqueuedAt: number;
+  /**
+   * What THREAD holds while the task waits in a lane (negative, set by the
+   * pool). The thread that runs it swaps in its threadId; a thread that finds
+   * another value skips it: the pool took it back and gave it to another.
+   */
+  claim: number;
 }
 
 export interface TaskResult {
@@ -128,6 +134,17 @@ export type WorkerMessage = { id: number } & (
 
 /** main → worker, on the request's body port */
 export type BodyMessage = { type: 'body'; chunk: Uint8Array } | { type: 'end' };
+
+/** main → worker, on a lane's port */
+export type LaneRequest = { type: 'task'; task: Task } | { type: 'quit' };
+
+/** worker → main, on a lane's port: the handlers' messages, and the end of each task. */
+export type LaneMessage = WorkerMessage | { type: 'settled'; id: number; result?: TaskResult; error?: SerializedError };
+
+/** The piscina task that opens a lane: its thread takes requests from `port` until told to quit. */
+export interface LaneInit {
+  port: MessagePort;
+}
 
 /** How the handler's side posts to the main thread: parentPort in a worker, a direct call inline. */
 export type Post = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;

@@ -1,8 +1,40 @@
-// The pool's worker entry: piscina calls the default export once per task.
-import { parentPort } from 'node:worker_threads';
+// The pool's worker entry. Piscina runs one lane per thread: requests come on
+// the lane's port and run one at a time, in the order given; each one's
+// response messages and its end go back on the same port.
+import { threadId } from 'node:worker_threads';
 import { runTask } from './bridge.js';
-import type { Task, TaskResult } from './protocol.js';
+import { THREAD, serializeError, type LaneInit, type LaneMessage, type LaneRequest, type Post, type Task } from './protocol.js';
 
-export default function run(task: Task): Promise<TaskResult> {
-  return runTask(task, (message, transfer) => parentPort!.postMessage(message, transfer ?? []), false);
+export default function lane({ port }: LaneInit): Promise<void> {
+  const post: Post = (message, transfer) => port.postMessage(message, transfer ?? []);
+  const settle = (message: LaneMessage): void => port.postMessage(message);
+  const waiting: Task[] = [];
+  let running = false;
+
+  async function drain(): Promise<void> {
+    running = true;
+    for (let task = waiting.shift(); task; task = waiting.shift()) {
+      // Claimed before runTask reads STATE: either the main thread sees the
+      // thread to terminate, or the task sees it was cancelled while it waited.
+      if (Atomics.compareExchange(new Int32Array(task.credit), THREAD, task.claim, threadId) !== task.claim) continue;
+      try {
+        settle({ type: 'settled', id: task.id, result: await runTask(task, post, false) });
+      } catch (err) {
+        settle({ type: 'settled', id: task.id, error: serializeError(err) });
+      }
+    }
+    running = false;
+  }
+
+  return new Promise((resolve) => {
+    port.on('message', (request: LaneRequest) => {
+      if (request.type === 'quit') {
+        port.close();
+        resolve();
+        return;
+      }
+      waiting.push(request.task);
+      if (!running) void drain();
+    });
+  });
 }

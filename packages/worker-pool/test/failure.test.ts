@@ -80,6 +80,22 @@ describe('offload() when things go wrong', () => {
       });
     }
 
+    it('should run a request waiting behind the crashed one on the replacement thread', async () => {
+      const single = createPool({ maxThreads: 1 });
+      const small = await serveChain(offload(fixture('fail.mjs'), { pool: single }));
+      try {
+        const crashing = fetch(`${small.url}/exit-later`);
+        await delay(30);
+        // Waits for the only thread, behind the request that kills it.
+        const waiting = fetch(`${small.url}/ok`);
+        assert.equal((await crashing).status, 500);
+        assert.equal(await (await waiting).text(), 'fine');
+      } finally {
+        await small.close();
+        await single.close();
+      }
+    });
+
     it('should destroy a response already started when its worker exits', async () => {
       const raw = await rawGet(served.port, '/exit');
       assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/);
@@ -240,6 +256,26 @@ describe('offload() when things go wrong', () => {
         }
         await Promise.all(requests);
         assert.deepEqual(finished, [...Array(12).keys()]);
+      } finally {
+        await served.close();
+        await pool.close();
+      }
+    });
+
+    it('should give a request waiting behind a slow one to the first thread that frees up', async () => {
+      const pool = createPool({ maxThreads: 2, minThreads: 2 });
+      const served = await serveChain(offload(fixture('slow.mjs'), { pool }));
+      try {
+        const finished: string[] = [];
+        const get = (id: string, ms: number) => timedGet(`${served.url}/?ms=${ms}&id=${id}`).then(() => void finished.push(id));
+        const slow = get('slow', 400);
+        await delay(20);
+        const quick = get('quick', 60);
+        await delay(20);
+        // Both threads are busy: this one waits behind one of them.
+        const next = get('next', 10);
+        await Promise.all([slow, quick, next]);
+        assert.deepEqual(finished, ['quick', 'next', 'slow']);
       } finally {
         await served.close();
         await pool.close();
