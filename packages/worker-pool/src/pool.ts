@@ -91,6 +91,13 @@ const LANE_DEPTH = 2;
  * and reopening one costs a single piscina task.
  */
 const LANE_LINGER_MS = 100;
+/**
+ * How long a lane's running request may hold up the one waiting behind it
+ * before a thread with room takes that one, ahead of newer requests (a slow
+ * or stuck handler must not starve it). Long enough that a lane keeps what
+ * it was given in the common case: a steal costs a message.
+ */
+const LANE_PATIENCE_MS = 20;
 
 /** What `offload()` needs from a pool. */
 export interface TaskRunner {
@@ -124,7 +131,11 @@ class Lane {
   /** In the order given; the first is running or about to. */
   readonly entries: Entry[] = [];
   closed = false;
+  /** When the first of `entries` became the first (performance.now()). */
+  headSince = 0;
   #linger: NodeJS.Timeout | undefined;
+  /** Given and not yet posted. */
+  readonly #outbox: Entry[] = [];
 
   constructor(
     readonly pool: WorkerPool,
@@ -143,13 +154,29 @@ class Lane {
     clearTimeout(this.#linger);
     entry.task.claim = claim;
     Atomics.store(entry.slots, THREAD, claim);
+    if (this.entries.length === 0) this.headSince = performance.now();
     this.entries.push(entry);
-    const request: LaneRequest = { type: 'task', task: entry.task };
-    this.port.postMessage(request, entry.transferList as never);
+    if (this.#outbox.length === 0) this.pool.toFlush(this);
+    this.#outbox.push(entry);
+  }
+
+  /** Posts what was given since the last flush in one message: a thread woken once takes them all. */
+  flush(): void {
+    if (this.#outbox.length === 0) return;
+    const tasks = this.#outbox.map((entry) => entry.task);
+    const transferList = this.#outbox.flatMap((entry) => entry.transferList);
+    this.#outbox.length = 0;
+    const request: LaneRequest = { type: 'tasks', tasks };
+    this.port.postMessage(request, transferList as never);
   }
 
   take(entry: Entry): void {
-    this.entries.splice(this.entries.indexOf(entry), 1);
+    const index = this.entries.indexOf(entry);
+    this.entries.splice(index, 1);
+    if (index === 0) this.headSince = performance.now();
+    // Taken back before it was posted.
+    const unposted = this.#outbox.indexOf(entry);
+    if (unposted !== -1) this.#outbox.splice(unposted, 1);
     if (this.entries.length === 0 && !this.closed) this.#linger = setTimeout(() => this.close(), LANE_LINGER_MS);
   }
 
@@ -185,6 +212,8 @@ class WorkerPool implements Pool, TaskRunner {
   readonly #listeners = new Map<number, (message: WorkerMessage) => void>();
   readonly #entries = new Map<number, Entry>();
   #lastClaim = 0;
+  /** Lanes with requests to post once this turn of the event loop has read every request that arrived. */
+  readonly #toFlush: Lane[] = [];
   #closed = false;
   #idle: (() => void) | undefined;
 
@@ -276,13 +305,17 @@ class WorkerPool implements Pool, TaskRunner {
   }
 
   /**
-   * A lane ran dry while another holds a request its thread has not started
-   * (behind a slow one, or on a thread still starting): take the oldest back
-   * and run it here, so no request waits longer than arrival order allows.
+   * Takes back the oldest request waiting in another lane that its thread has
+   * not started, and gives it to `lane`. Any lane: when `lane` ran dry. Only
+   * a lane whose running request has held it up for LANE_PATIENCE_MS: when
+   * `lane` has room for more. Lanes hold only requests older than any still
+   * queued, so this keeps arrival order.
    */
-  #steal(idle: Lane): void {
+  #steal(into: Lane, overdueOnly: boolean): void {
+    const overdue = performance.now() - LANE_PATIENCE_MS;
     let oldest: { lane: Lane; entry: Entry } | undefined;
     for (const lane of this.#lanes) {
+      if (lane === into || (overdueOnly && lane.headSince > overdue)) continue;
       for (const entry of lane.entries) {
         if (entry.transferList.length === 0 && Atomics.load(entry.slots, THREAD) < 0 && (!oldest || entry.task.id < oldest.entry.task.id)) {
           oldest = { lane, entry };
@@ -295,8 +328,17 @@ class WorkerPool implements Pool, TaskRunner {
     // Fails when its thread claimed it in the meantime.
     if (Atomics.compareExchange(entry.slots, THREAD, entry.task.claim, claim) !== entry.task.claim) return;
     lane.take(entry);
-    idle.give(entry, claim);
+    into.give(entry, claim);
   }
+
+  toFlush(lane: Lane): void {
+    if (this.#toFlush.length === 0) setImmediate(this.#flush);
+    this.#toFlush.push(lane);
+  }
+
+  readonly #flush = (): void => {
+    for (const lane of this.#toFlush.splice(0)) lane.flush();
+  };
 
   /** While a request waits in a lane, THREAD holds its claim: negative, new at every hand-over. */
   #nextClaim(): number {
@@ -320,8 +362,9 @@ class WorkerPool implements Pool, TaskRunner {
     } else {
       this.#settle(entry, undefined, message.error);
     }
+    if (!lane.closed) this.#steal(lane, true);
     this.#dispatch();
-    if (lane.entries.length === 0 && !lane.closed) this.#steal(lane);
+    if (lane.entries.length === 0 && !lane.closed) this.#steal(lane, false);
   }
 
   /** The lane's thread stopped: it was quit, or it died (crash, terminate(), resource limits). */

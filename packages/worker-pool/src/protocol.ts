@@ -136,7 +136,7 @@ export type WorkerMessage = { id: number } & (
 export type BodyMessage = { type: 'body'; chunk: Uint8Array } | { type: 'end' };
 
 /** main → worker, on a lane's port */
-export type LaneRequest = { type: 'task'; task: Task } | { type: 'quit' };
+export type LaneRequest = { type: 'tasks'; tasks: Task[] } | { type: 'quit' };
 
 /** worker → main, on a lane's port: the handlers' messages, and the end of each task. */
 export type LaneMessage = WorkerMessage | { type: 'settled'; id: number; result?: TaskResult; error?: SerializedError };

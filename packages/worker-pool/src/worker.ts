@@ -33,7 +33,7 @@ export default function lane({ port }: LaneInit): Promise<void> {
         resolve();
         return;
       }
-      waiting.push(request.task);
+      waiting.push(...request.tasks);
       if (!running) void drain();
     });
   });

@@ -281,6 +281,29 @@ describe('offload() when things go wrong', () => {
         await pool.close();
       }
     });
+    it('should not let newer requests overtake one held up behind a slow handler', async () => {
+      const pool = createPool({ maxThreads: 2, minThreads: 2 });
+      const served = await serveChain(offload(fixture('slow.mjs'), { pool }));
+      try {
+        const finished: string[] = [];
+        const get = (id: string, ms: number) => timedGet(`${served.url}/?ms=${ms}&id=${id}`).then(() => void finished.push(id));
+        const requests = [get('slow', 600)];
+        await delay(20);
+        requests.push(get('quick', 30));
+        await delay(20);
+        // Waits behind one of the two running requests...
+        requests.push(get('held', 10));
+        await delay(5);
+        // ...while newer ones keep the other thread busy for longer than the slow one runs.
+        for (let i = 0; i < 24; i++) requests.push(get(`newer${i}`, 30));
+        await Promise.all(requests);
+        assert.ok(finished.indexOf('held') < finished.indexOf('slow'), finished.join(' '));
+        assert.ok(finished.indexOf('held') < finished.indexOf('newer3'), finished.join(' '));
+      } finally {
+        await served.close();
+        await pool.close();
+      }
+    });
   });
 
   describe('pool.close()', () => {
