@@ -131,8 +131,9 @@ class Lane {
   /** In the order given; the first is running or about to. */
   readonly entries: Entry[] = [];
   closed = false;
-  /** When the first of `entries` became the first (performance.now()). */
-  headSince = 0;
+  /** When the first of `entries` last changed (performance.now()): since then its head runs, or the lane is idle. */
+  since = 0;
+  /** Closes the lane once it has been idle for LANE_LINGER_MS; one timer per idle stretch, not per request. */
   #linger: NodeJS.Timeout | undefined;
   /** Given and not yet posted. */
   readonly #outbox: Entry[] = [];
@@ -151,10 +152,9 @@ class Lane {
   }
 
   give(entry: Entry, claim: number): void {
-    clearTimeout(this.#linger);
     entry.task.claim = claim;
     Atomics.store(entry.slots, THREAD, claim);
-    if (this.entries.length === 0) this.headSince = performance.now();
+    if (this.entries.length === 0) this.since = performance.now();
     this.entries.push(entry);
     if (this.#outbox.length === 0) this.pool.toFlush(this);
     this.#outbox.push(entry);
@@ -173,12 +173,20 @@ class Lane {
   take(entry: Entry): void {
     const index = this.entries.indexOf(entry);
     this.entries.splice(index, 1);
-    if (index === 0) this.headSince = performance.now();
+    if (index === 0) this.since = performance.now();
     // Taken back before it was posted.
     const unposted = this.#outbox.indexOf(entry);
     if (unposted !== -1) this.#outbox.splice(unposted, 1);
-    if (this.entries.length === 0 && !this.closed) this.#linger = setTimeout(() => this.close(), LANE_LINGER_MS);
+    if (this.entries.length === 0 && !this.closed) this.#linger ??= setTimeout(this.#lingered, LANE_LINGER_MS);
   }
+
+  readonly #lingered = (): void => {
+    this.#linger = undefined;
+    if (this.entries.length > 0 || this.closed) return;
+    const left = this.since + LANE_LINGER_MS - performance.now();
+    if (left > 0) this.#linger = setTimeout(this.#lingered, left);
+    else this.close();
+  };
 
   /** Takes no more requests; its thread ends the lane once the last one is done. */
   close(): void {
@@ -315,7 +323,7 @@ class WorkerPool implements Pool, TaskRunner {
     const overdue = performance.now() - LANE_PATIENCE_MS;
     let oldest: { lane: Lane; entry: Entry } | undefined;
     for (const lane of this.#lanes) {
-      if (lane === into || (overdueOnly && lane.headSince > overdue)) continue;
+      if (lane === into || (overdueOnly && lane.since > overdue)) continue;
       for (const entry of lane.entries) {
         if (entry.transferList.length === 0 && Atomics.load(entry.slots, THREAD) < 0 && (!oldest || entry.task.id < oldest.entry.task.id)) {
           oldest = { lane, entry };
