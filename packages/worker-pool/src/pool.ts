@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort, type ResourceLimits, type Transferable } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type ResourceLimits, type Transferable } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { PoolClosedError, QueueFullError, WORKER_ERROR_WARNING_CODE, invalidOption, type WorkerPoolError } from './errors.js';
 import {
@@ -144,7 +144,11 @@ class Lane {
   ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    port1.on('message', (message: LaneMessage) => pool.onLaneMessage(this, message));
+    port1.on('message', (message: LaneMessage) => {
+      pool.onLaneMessage(this, message);
+      // What else is queued is taken here, without an event and a callback each.
+      for (let next = receiveMessageOnPort(port1); next; next = receiveMessageOnPort(port1)) pool.onLaneMessage(this, next.message as LaneMessage);
+    });
     piscina.run({ port: port2 }, { transferList: [port2] as never }).then(
       () => pool.onLaneEnd(this, undefined),
       (err: unknown) => pool.onLaneEnd(this, err),

@@ -1,7 +1,7 @@
 // The pool's worker entry. Piscina runs one lane per thread: requests come on
 // the lane's port and run one at a time, in the order given; each one's
 // response messages and its end go back on the same port.
-import { threadId } from 'node:worker_threads';
+import { receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { runTask } from './bridge.js';
 import { THREAD, serializeError, type LaneInit, type LaneMessage, type LaneRequest, type Post, type Task } from './protocol.js';
 
@@ -27,13 +27,16 @@ export default function lane({ port }: LaneInit): Promise<void> {
   }
 
   return new Promise((resolve) => {
-    port.on('message', (request: LaneRequest) => {
-      if (request.type === 'quit') {
-        port.close();
-        resolve();
-        return;
+    port.on('message', (first: LaneRequest) => {
+      // What else is queued is taken here, without an event and a callback each.
+      for (let request: LaneRequest | undefined = first; request; request = receiveMessageOnPort(port)?.message as LaneRequest | undefined) {
+        if (request.type === 'quit') {
+          port.close();
+          resolve();
+          return;
+        }
+        waiting.push(...request.tasks);
       }
-      waiting.push(...request.tasks);
       if (!running) void drain();
     });
   });
