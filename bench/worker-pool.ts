@@ -6,8 +6,9 @@
 //    shows whether the loop stays free; the blocking route's req/s whether
 //    the bridge costs throughput against bare piscina (same thread count).
 // 2. A trivial handler offloaded vs the same handler inline: main-thread CPU
-//    per request (the thread's CPU time; event-loop active time beside it) and
-//    req/s; bare piscina running a
+//    per request (the thread's CPU time; event-loop active time beside it),
+//    the whole process's CPU per request (what bounds req/s on 2 cores shared
+//    with the load generator) and req/s; bare piscina running a
 //    trivial task shows the floor of any thread hop, and offload's inline mode
 //    the cost of the bridge alone.
 // 3. A 100 MiB streamed response from the same module, inline vs offloaded:
@@ -159,6 +160,8 @@ interface Usage {
   active: number;
   /** Main-thread CPU time, ms, since start. */
   cpu: number;
+  /** CPU time of the whole process, every thread (workers, V8's GC and compiler threads), ms, since start. */
+  processCpu: number;
   /** RSS in bytes (summed over processes for a cluster). */
   rss: number;
   /** Peak RSS since the last 'reset'. */
@@ -171,7 +174,10 @@ async function child(role: string): Promise<void> {
   const server = createServer(await buildServer(role));
   let peakRss = process.memoryUsage.rss();
   setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 10).unref();
-  const usage = (): Usage => ({ active: performance.eventLoopUtilization().active, cpu: mainThreadCpu(), rss: process.memoryUsage.rss(), peakRss });
+  const usage = (): Usage => {
+    const { user, system } = process.cpuUsage();
+    return { active: performance.eventLoopUtilization().active, cpu: mainThreadCpu(), processCpu: (user + system) / 1000, rss: process.memoryUsage.rss(), peakRss };
+  };
   server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as AddressInfo).port }));
   process.on('message', (message: string) => {
     if (message === 'reset') peakRss = process.memoryUsage.rss();
@@ -199,6 +205,7 @@ async function clusterPrimary(role: string): Promise<void> {
     process.send!({
       active: Math.max(...replies.map((r) => r.active)),
       cpu: Math.max(...replies.map((r) => r.cpu)),
+      processCpu: replies.reduce((sum, r) => sum + r.processCpu, 0),
       rss: rss + replies.reduce((sum, r) => sum + r.rss, 0),
       peakRss: rss + replies.reduce((sum, r) => sum + r.peakRss, 0),
     });
@@ -269,30 +276,45 @@ async function saturation(): Promise<void> {
   printTable(rows);
 }
 
+/**
+ * Rounds of the four servers in turn, each warmed up until V8 has compiled
+ * what it runs on every thread: on a shared 2-core machine the ratios of one
+ * round swing with the neighbours' load, their median much less.
+ */
 async function trivialHandler(): Promise<void> {
-  const rows: Record<string, string | number>[] = [];
-  for (const role of ['trivial inline', 'trivial offload', 'trivial, bare piscina', 'trivial bridge (inline: true)']) {
-    const server = await start(role);
-    await load(server.url, 4, 1);
-    const before = await ask(server, 'usage');
-    const result = await load(server.url, 8);
-    const after = await ask(server, 'usage');
-    await stop(server);
-    rows.push({
-      server: role,
-      'req/s': result.requests.average,
-      'main-thread CPU µs/req': ((after.cpu - before.cpu) * 1000) / result.requests.total,
-      'loop busy µs/req': ((after.active - before.active) * 1000) / result.requests.total,
-      p99: result.latency.p99,
-      errors: result.errors + result.non2xx,
-    });
+  const roles = ['trivial inline', 'trivial offload', 'trivial, bare piscina', 'trivial bridge (inline: true)'];
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const runs = new Map<string, Record<string, number>[]>(roles.map((role) => [role, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const role of roles) {
+      const server = await start(role);
+      await load(server.url, 8, 3);
+      const before = await ask(server, 'usage');
+      const result = await load(server.url, 8);
+      const after = await ask(server, 'usage');
+      await stop(server);
+      const perRequest = (ms: number) => (ms * 1000) / result.requests.total;
+      runs.get(role)!.push({
+        'req/s': result.requests.average,
+        'main-thread CPU µs/req': perRequest(after.cpu - before.cpu),
+        'process CPU µs/req': perRequest(after.processCpu - before.processCpu),
+        'loop busy µs/req': perRequest(after.active - before.active),
+        p99: result.latency.p99,
+        errors: result.errors + result.non2xx,
+      });
+    }
   }
-  const base = rows[0]!;
-  for (const row of rows) {
-    row['req/s vs inline'] = (row['req/s'] as number) / (base['req/s'] as number);
-    row['main CPU vs inline'] = (row['main-thread CPU µs/req'] as number) / (base['main-thread CPU µs/req'] as number);
-  }
-  console.log('\n### A trivial handler: inline vs offloaded (8 connections)\n');
+  const inline = runs.get(roles[0]!)!;
+  const rows = roles.map((role) => {
+    const own = runs.get(role)!;
+    const row: Record<string, string | number> = { server: role };
+    for (const column of Object.keys(own[0]!)) row[column] = median(own.map((run) => run[column]!));
+    // Ratios within each round, then their median: both sides saw the same neighbours.
+    row['req/s vs inline'] = median(own.map((run, i) => run['req/s']! / inline[i]!['req/s']!));
+    row['main CPU vs inline'] = median(own.map((run, i) => run['main-thread CPU µs/req']! / inline[i]!['main-thread CPU µs/req']!));
+    return row;
+  });
+  console.log(`\n### A trivial handler: inline vs offloaded (8 connections; ${rounds} rounds, median)\n`);
   printTable(rows);
 }
 
