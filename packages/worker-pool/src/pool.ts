@@ -227,7 +227,9 @@ class WorkerPool implements Pool, TaskRunner {
   /** Lanes with requests to post once this turn of the event loop has read every request that arrived. */
   readonly #toFlush: Lane[] = [];
   #closed = false;
+  /** Resolves the wait of close() for the requests it lets finish. */
   #idle: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(options: PoolOptions) {
     this.maxThreads = toInteger('createPool() maxThreads', options.maxThreads, defaultMaxThreads(), 1);
@@ -432,11 +434,14 @@ class WorkerPool implements Pool, TaskRunner {
     };
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closed = true;
-    if (this.#pending > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
-    for (const lane of [...this.#lanes]) lane.close();
-    await this.#piscina.close();
+    this.#closing ??= (async () => {
+      if (this.#pending > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+      for (const lane of [...this.#lanes]) lane.close();
+      await this.#piscina.close();
+    })();
+    return this.#closing;
   }
 }
 

@@ -314,13 +314,16 @@ describe('offload() when things go wrong', () => {
         const inFlight = fetch(`${served.url}/?ms=300&id=inflight`);
         await delay(50);
         const closing = pool.close();
+        // A second call waits for the same end.
+        const again = pool.close();
         assert.equal(pool.closed, true);
         const refused = await fetch(`${served.url}/?id=new`);
         assert.equal(refused.status, 503);
         assert.equal(refused.headers.get('retry-after'), '1');
         assert.equal((await json(refused)).code, 'UNBLOCK_ERR_POOL_CLOSED');
         assert.equal(await (await inFlight).text(), 'done inflight');
-        await closing;
+        await Promise.all([closing, again]);
+        assert.equal(pool.stats().threads, 0);
       } finally {
         await served.close();
       }
