@@ -118,6 +118,8 @@ interface Entry {
   slots: Int32Array;
   resolve(result: TaskResult): void;
   reject(err: unknown): void;
+  /** Its lane's thread died before starting it once already: a second time, it fails. */
+  orphaned: boolean;
 }
 
 /**
@@ -275,7 +277,7 @@ class WorkerPool implements Pool, TaskRunner {
     this.#listeners.set(task.id, onMessage);
     this.#pending++;
     return new Promise<TaskResult>((resolve, reject) => {
-      const entry: Entry = { task, transferList, slots: new Int32Array(task.credit, 0, 3), resolve, reject };
+      const entry: Entry = { task, transferList, slots: new Int32Array(task.credit, 0, 3), resolve, reject, orphaned: false };
       this.#entries.set(task.id, entry);
       this.#queue.push(entry);
       this.#dispatch();
@@ -390,11 +392,14 @@ class WorkerPool implements Pool, TaskRunner {
     const orphans = lane.entries.splice(0);
     let blamed = false;
     for (const entry of orphans) {
-      if (Atomics.load(entry.slots, THREAD) > 0 || entry.transferList.length > 0) {
+      if (Atomics.load(entry.slots, THREAD) > 0 || entry.transferList.length > 0 || entry.orphaned) {
+        // It ran there, or cannot be sent again, or threads die before
+        // starting anything (one that cannot even start, say).
         blamed = true;
         this.#settle(entry, undefined, err ?? new Error('the worker thread stopped'));
       } else {
         // Never started: it keeps its place.
+        entry.orphaned = true;
         this.#queue.unshift(entry);
       }
     }
