@@ -16,7 +16,7 @@ import {
   toResourceLimits,
   type Duration,
 } from './options.js';
-import { ABORTED, STATE, THREAD, now, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WorkerMessage } from './protocol.js';
+import { ABORTED, STATE, THREAD, now, toWire, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WorkerMessage } from './protocol.js';
 
 export interface PoolOptions {
   /** Worker threads at most. Default `os.availableParallelism()`. */
@@ -169,7 +169,7 @@ class Lane {
   /** Posts what was given since the last flush in one message: a thread woken once takes them all. */
   flush(): void {
     if (this.#outbox.length === 0) return;
-    const tasks = this.#outbox.map((entry) => entry.task);
+    const tasks = this.#outbox.map((entry) => toWire(entry.task));
     const transferList = this.#outbox.flatMap((entry) => entry.transferList);
     this.#outbox.length = 0;
     const request: LaneRequest = { type: 'tasks', tasks };

@@ -3,7 +3,7 @@
 // response messages and its end go back on the same port.
 import { receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { runTask } from './bridge.js';
-import { THREAD, serializeError, type LaneInit, type LaneMessage, type LaneRequest, type Post, type Task } from './protocol.js';
+import { THREAD, fromWire, serializeError, type LaneInit, type LaneMessage, type LaneRequest, type Post, type Task } from './protocol.js';
 
 export default function lane({ port }: LaneInit): Promise<void> {
   const post: Post = (message, transfer) => port.postMessage(message, transfer ?? []);
@@ -35,7 +35,7 @@ export default function lane({ port }: LaneInit): Promise<void> {
           resolve();
           return;
         }
-        waiting.push(...request.tasks);
+        for (const wire of request.tasks) waiting.push(fromWire(wire));
       }
       if (!running) void drain();
     });
