@@ -322,9 +322,9 @@ class WorkerPool implements Pool, TaskRunner {
 
   /**
    * Takes back the oldest request waiting in another lane that its thread has
-   * not started, and gives it to `lane`. Any lane: when `lane` ran dry. Only
-   * a lane whose running request has held it up for LANE_PATIENCE_MS: when
-   * `lane` has room for more. Lanes hold only requests older than any still
+   * not started, and gives it to `into`. From any lane when `into` ran dry;
+   * when it only has room, from a lane whose running request has held the
+   * waiting one up for LANE_PATIENCE_MS. Lanes hold only requests older than any still
    * queued, so this keeps arrival order.
    */
   #steal(into: Lane, overdueOnly: boolean): void {
