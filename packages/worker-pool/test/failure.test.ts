@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:net';
 import { chain } from '@unblock/chain';
-import { createPool, offload, type Pool } from '../src/index.js';
+import { createPool, offload, type Pool, type PoolOptions } from '../src/index.js';
 import { collectReports, delay, fixture, json, serveChain, timedGet, waitForReport, type Served } from './helpers.js';
 
 describe('offload() when things go wrong', () => {
@@ -244,30 +244,37 @@ describe('offload() when things go wrong', () => {
       }
     });
 
-    it('should serve queued requests in arrival order', async () => {
-      const pool = createPool({ maxThreads: 1, maxQueue: 100 });
+    /** slow.mjs offloaded to a new pool; `get(id, ms)` records the order in which responses finish. */
+    async function onSlowPool(
+      options: PoolOptions,
+      run: (get: (id: string, ms: number) => Promise<void>, finished: string[]) => Promise<void>,
+    ): Promise<void> {
+      const pool = createPool(options);
       const served = await serveChain(offload(fixture('slow.mjs'), { pool }));
+      const finished: string[] = [];
+      const get = (id: string, ms: number) => timedGet(`${served.url}/?ms=${ms}&id=${id}`).then(() => void finished.push(id));
       try {
-        const finished: number[] = [];
-        const requests: Promise<void>[] = [];
-        for (let i = 0; i < 12; i++) {
-          requests.push(timedGet(`${served.url}/?ms=25&id=${i}`).then(() => void finished.push(i)));
-          await delay(3);
-        }
-        await Promise.all(requests);
-        assert.deepEqual(finished, [...Array(12).keys()]);
+        await run(get, finished);
       } finally {
         await served.close();
         await pool.close();
       }
-    });
+    }
 
-    it('should give a request waiting behind a slow one to the first thread that frees up', async () => {
-      const pool = createPool({ maxThreads: 2, minThreads: 2 });
-      const served = await serveChain(offload(fixture('slow.mjs'), { pool }));
-      try {
-        const finished: string[] = [];
-        const get = (id: string, ms: number) => timedGet(`${served.url}/?ms=${ms}&id=${id}`).then(() => void finished.push(id));
+    it('should serve queued requests in arrival order', () =>
+      onSlowPool({ maxThreads: 1, maxQueue: 100 }, async (get, finished) => {
+        const ids = [...Array(12).keys()].map(String);
+        const requests: Promise<void>[] = [];
+        for (const id of ids) {
+          requests.push(get(id, 25));
+          await delay(3);
+        }
+        await Promise.all(requests);
+        assert.deepEqual(finished, ids);
+      }));
+
+    it('should give a request waiting behind a slow one to the first thread that frees up', () =>
+      onSlowPool({ maxThreads: 2, minThreads: 2 }, async (get, finished) => {
         const slow = get('slow', 400);
         await delay(20);
         const quick = get('quick', 60);
@@ -276,17 +283,10 @@ describe('offload() when things go wrong', () => {
         const next = get('next', 10);
         await Promise.all([slow, quick, next]);
         assert.deepEqual(finished, ['quick', 'next', 'slow']);
-      } finally {
-        await served.close();
-        await pool.close();
-      }
-    });
-    it('should not let newer requests overtake one held up behind a slow handler', async () => {
-      const pool = createPool({ maxThreads: 2, minThreads: 2 });
-      const served = await serveChain(offload(fixture('slow.mjs'), { pool }));
-      try {
-        const finished: string[] = [];
-        const get = (id: string, ms: number) => timedGet(`${served.url}/?ms=${ms}&id=${id}`).then(() => void finished.push(id));
+      }));
+
+    it('should not let newer requests overtake one held up behind a slow handler', () =>
+      onSlowPool({ maxThreads: 2, minThreads: 2 }, async (get, finished) => {
         const requests = [get('slow', 600)];
         await delay(20);
         requests.push(get('quick', 30));
@@ -299,11 +299,7 @@ describe('offload() when things go wrong', () => {
         await Promise.all(requests);
         assert.ok(finished.indexOf('held') < finished.indexOf('slow'), finished.join(' '));
         assert.ok(finished.indexOf('held') < finished.indexOf('newer3'), finished.join(' '));
-      } finally {
-        await served.close();
-        await pool.close();
-      }
-    });
+      }));
   });
 
   describe('pool.close()', () => {
