@@ -59,10 +59,11 @@ export async function runTask(task: Task, post: Post, inline: boolean): Promise<
   return result;
 }
 
-// A handler waiting on I/O learns of an abort by polling its STATE: an
-// Atomics.waitAsync per request would be the event-driven way, but a pending
-// one stalls the thread's event loop when piscina's workers wait for tasks
-// with Atomics.wait. A handler that writes learns of it at its next write.
+// A handler waiting on I/O learns of an abort by polling its STATE, one timer
+// for all of a thread's requests: an Atomics.waitAsync per request would be
+// the event-driven way, but one cannot be cancelled when its request ends
+// normally, so each would stay pending until the main thread notified it. A
+// handler that writes learns of an abort at its next write.
 const ABORT_POLL_MS = 20;
 const watched = new Set<Exchange>();
 let poller: NodeJS.Timeout | undefined;

@@ -53,7 +53,7 @@ export interface PoolStats {
   /** Requests waiting for a thread. */
   queueSize: number;
   maxQueue: number;
-  /** Fraction of the pool's capacity used since it started, 0–1 (piscina's utilization). */
+  /** Fraction of the pool's capacity used since it started, 0–1: handlers' run time over maxThreads × its lifetime. */
   utilization: number;
   /** Tasks finished (successfully or not). */
   completed: number;
