@@ -324,8 +324,8 @@ class WorkerPool implements Pool, TaskRunner {
    * Takes back the oldest request waiting in another lane that its thread has
    * not started, and gives it to `into`. From any lane when `into` ran dry;
    * when it only has room, from a lane whose running request has held the
-   * waiting one up for LANE_PATIENCE_MS. Lanes hold only requests older than any still
-   * queued, so this keeps arrival order.
+   * waiting one up for LANE_PATIENCE_MS. Lanes hold only requests older than
+   * any still queued, so this keeps arrival order.
    */
   #steal(into: Lane, overdueOnly: boolean): void {
     const overdue = performance.now() - LANE_PATIENCE_MS;
@@ -389,22 +389,23 @@ class WorkerPool implements Pool, TaskRunner {
     // A dead thread's lane: the quit goes nowhere. Its port closes with its
     // peer, after delivering what the thread posted before it died.
     lane.close();
-    const orphans = lane.entries.splice(0);
+    const requeued: Entry[] = [];
     let blamed = false;
-    for (const entry of orphans) {
+    for (const entry of lane.entries.splice(0)) {
       if (Atomics.load(entry.slots, THREAD) > 0 || entry.transferList.length > 0 || entry.orphaned) {
         // It ran there, or cannot be sent again, or threads die before
         // starting anything (one that cannot even start, say).
         blamed = true;
         this.#settle(entry, undefined, err ?? new Error('the worker thread stopped'));
       } else {
-        // Never started: it keeps its place.
         entry.orphaned = true;
-        this.#queue.unshift(entry);
+        requeued.push(entry);
       }
     }
     if (err !== undefined && !blamed) warnWorkerError(err);
-    this.#queue.sort((a, b) => a.task.id - b.task.id);
+    // Never started: they keep their places, ahead of everything queued (a
+    // lane holds only older requests), in arrival order (ids grow with it).
+    this.#queue.unshift(...requeued.sort((a, b) => a.task.id - b.task.id));
     this.#dispatch();
   }
 
