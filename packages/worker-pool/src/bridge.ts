@@ -18,16 +18,18 @@ import {
   RING_OFFSET,
   STATE,
   headerEntries,
+  internName,
   now,
   serializeError,
   type BodyMessage,
+  type DataMessage,
   type HeaderValue,
+  type HeldResponse,
   type Post,
   type RequestHead,
   type ResponseHead,
   type Task,
   type TaskResult,
-  type WorkerMessage,
 } from './protocol.js';
 
 /**
@@ -92,7 +94,7 @@ class ResponseSink {
   /** Set while the handler's synchronous call runs: a complete response may then wait for the task's result. */
   deferring = false;
   /** The complete response, held for the task's result. */
-  deferred: WorkerMessage | undefined;
+  deferred: HeldResponse | undefined;
   /** The response ring in the request's SharedArrayBuffer, made on the first write through it. */
   private ring: Buffer | undefined;
   /** Where the next piece goes in the ring: the main thread frees space in the order it was filled. */
@@ -134,7 +136,8 @@ class ResponseSink {
       transfer.push(copy.buffer);
     }
     if (holdable) {
-      this.deferred = message;
+      // Holdable means the head was not sent yet: message() put it in, with end.
+      this.deferred = message as HeldResponse;
       return true;
     }
     this.post(message, transfer);
@@ -189,8 +192,7 @@ class ResponseSink {
     const message = this.deferred;
     if (!message) return;
     this.deferred = undefined;
-    const chunk = message.type === 'data' ? message.chunk : undefined;
-    this.post(message, chunk instanceof Uint8Array ? [chunk.buffer as ArrayBuffer] : []);
+    this.post(message, message.chunk instanceof Uint8Array ? [message.chunk.buffer as ArrayBuffer] : []);
   }
 
   /** Inline: whether the window still has room (else `write()` returns false and 'drain' follows). */
@@ -309,7 +311,6 @@ class BridgeSocket extends Duplex {
 }
 
 type Chunk = string | Uint8Array;
-type DataMessage = Extract<WorkerMessage, { type: 'data' }>;
 // A held response is cloned with the task's result: keep that copy small.
 const DEFERRED_RESPONSE_LIMIT = 64 * 1024;
 // Atomics.waitAsync is in Node since 16; its type is in lib es2024, newer than this project's.
@@ -458,6 +459,8 @@ class Exchange {
     const [major, minor] = head.httpVersion.split('.').map(Number);
     req.httpVersionMajor = major ?? 1;
     req.httpVersionMinor = minor ?? 1;
+    // Names as property keys cost less once interned (see internName()).
+    for (let i = 0; i < head.rawHeaders.length; i += 2) head.rawHeaders[i] = internName(head.rawHeaders[i]!);
     // What node's HTTP parser calls: fills rawHeaders, headers and headersDistinct.
     (req as unknown as { _addHeaderLines(lines: string[], n: number): void })._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
     Object.assign(req, { originalUrl: head.originalUrl });
@@ -486,7 +489,7 @@ class Exchange {
     const res = new ServerResponse(this.req);
     const internals = res as unknown as ResponseInternals;
     res.assignSocket(this.socket as never);
-    for (const [name, value] of this.task.responseHeaders) res.setHeader(name, value);
+    for (const [name, value] of this.task.responseHeaders) res.setHeader(internName(name), value);
     const { sink } = this;
     const writeHead = ServerResponse.prototype.writeHead as (this: ServerResponse, statusCode: number, reason?: string) => ServerResponse;
     const dropped = (callback: Callback | undefined): false => {

@@ -24,7 +24,7 @@ import {
   type Duration,
   type Size,
 } from './options.js';
-import { asRunner, type Pool, type TaskRunner } from './pool.js';
+import { asRunner, type Pool, type TaskListener, type TaskRunner } from './pool.js';
 import {
   ABORTED,
   ABORT_CREDIT,
@@ -34,6 +34,7 @@ import {
   STATE,
   THREAD,
   headerEntries,
+  internName,
   now,
   type BodyMessage,
   type HandlerKind,
@@ -84,10 +85,14 @@ const OPTIONS = ['pool', 'timeout', 'kind', 'inline', 'abortGrace', 'highWaterMa
 /** Inline: the same task, run on this thread. No admission limit, and a timeout cannot stop running code. */
 const inlineRunner: TaskRunner = {
   admit: () => undefined,
-  run: async (task, _transfer, onMessage) => {
+  run: (task, _transfer, listener) => {
     // Start on a later tick, as a worker would: never call back synchronously.
-    await Promise.resolve();
-    return runTask(task, onMessage, true);
+    Promise.resolve()
+      .then(() => runTask(task, (message) => listener.onMessage(message), true))
+      .then(
+        (result) => listener.onSettled(undefined, result),
+        (err: unknown) => listener.onSettled(err),
+      );
   },
   forget: () => {},
   terminate: () => {},
@@ -159,7 +164,7 @@ function toModuleUrl(module: unknown): string {
 }
 
 /** One request's trip to the handler and back. */
-class Relay {
+class Relay implements TaskListener {
   private readonly id = ++lastTaskId;
   /** CREDIT, STATE, THREAD and the response ring: taken once the request is accepted. */
   private credit!: Int32Array;
@@ -258,10 +263,7 @@ class Relay {
     res.once('close', () => this.onClose());
     if (settings.timeout > 0) this.timer = setTimeout(() => this.onTimeout(), settings.timeout);
     if (streamBody) this.streamBody();
-    settings.runner.run(task, transfer, (message) => this.onMessage(message)).then(
-      (result) => this.onSettled(undefined, result),
-      (err: unknown) => this.onSettled(err),
-    );
+    settings.runner.run(task, transfer, this);
   }
 
   /**
@@ -341,7 +343,7 @@ class Relay {
     this.bodyPort?.postMessage(message, transfer as never);
   }
 
-  private onMessage(message: WorkerMessage): void {
+  onMessage(message: WorkerMessage): void {
     if (this.ended) return;
     switch (message.type) {
       case 'data':
@@ -399,7 +401,7 @@ class Relay {
   private applyHead(head: ResponseHead): void {
     const { res } = this;
     for (const name of res.getHeaderNames()) res.removeHeader(name);
-    for (const [name, value] of head.headers) res.setHeader(name, value);
+    for (const [name, value] of head.headers) res.setHeader(internName(name), value);
     if (this.settings.serverTiming) {
       const timing = `queue;dur=${head.queueWait.toFixed(2)}`;
       const existing = res.getHeader('server-timing');
@@ -500,7 +502,7 @@ class Relay {
     if (threadId > 0) this.settings.runner.terminate(threadId);
   }
 
-  private onSettled(err: unknown, result?: TaskResult): void {
+  onSettled(err: unknown, result?: TaskResult): void {
     this.settled = true;
     clearTimeout(this.graceTimer);
     if (result?.response) this.onMessage(result.response);

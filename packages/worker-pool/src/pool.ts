@@ -16,7 +16,7 @@ import {
   toResourceLimits,
   type Duration,
 } from './options.js';
-import { ABORTED, STATE, THREAD, now, toWire, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WorkerMessage } from './protocol.js';
+import { ABORTED, STATE, THREAD, fromWireSettled, now, toWire, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WorkerMessage } from './protocol.js';
 
 export interface PoolOptions {
   /** Worker threads at most. Default `os.availableParallelism()`. */
@@ -103,11 +103,18 @@ const LANE_PATIENCE_MS = 20;
 export interface TaskRunner {
   /** Why a new request cannot be accepted now, if it cannot. */
   admit(): WorkerPoolError | undefined;
-  /** Runs the task; its response messages go to `onMessage` until `forget(task.id)`. */
-  run(task: Task, transferList: Transferable[], onMessage: (message: WorkerMessage) => void): Promise<TaskResult>;
+  /** Runs the task; its response messages go to `listener` until `forget(task.id)`. */
+  run(task: Task, transferList: Transferable[], listener: TaskListener): void;
   forget(id: number): void;
   /** Ends the thread running a task that must stop now (the pool replaces it; its task fails). */
   terminate(threadId: number): void;
+}
+
+/** Where a task's messages and its end go: offload()'s relay. */
+export interface TaskListener {
+  onMessage(message: WorkerMessage): void;
+  /** Called once, with the task's result or why it failed (its thread died, say). */
+  onSettled(err: unknown, result?: TaskResult): void;
 }
 
 /** A request accepted by the pool and not yet settled. */
@@ -116,8 +123,7 @@ interface Entry {
   transferList: Transferable[];
   /** CREDIT, STATE and THREAD of the request's SharedArrayBuffer. */
   slots: Int32Array;
-  resolve(result: TaskResult): void;
-  reject(err: unknown): void;
+  listener: TaskListener;
   /** Its lane's thread died before starting it once already: a second time, it fails. */
   orphaned: boolean;
 }
@@ -223,7 +229,7 @@ class WorkerPool implements Pool, TaskRunner {
   /** Every lane whose piscina task has not ended, open or closing. */
   readonly #running = new Set<Lane>();
   /** Where each running request's response messages go, by task id. */
-  readonly #listeners = new Map<number, (message: WorkerMessage) => void>();
+  readonly #listeners = new Map<number, TaskListener>();
   readonly #entries = new Map<number, Entry>();
   #lastClaim = 0;
   /** Lanes with requests to post once this turn of the event loop has read every request that arrived. */
@@ -273,15 +279,13 @@ class WorkerPool implements Pool, TaskRunner {
     this.#listeners.delete(id);
   }
 
-  run(task: Task, transferList: Transferable[], onMessage: (message: WorkerMessage) => void): Promise<TaskResult> {
-    this.#listeners.set(task.id, onMessage);
+  run(task: Task, transferList: Transferable[], listener: TaskListener): void {
+    this.#listeners.set(task.id, listener);
     this.#pending++;
-    return new Promise<TaskResult>((resolve, reject) => {
-      const entry: Entry = { task, transferList, slots: new Int32Array(task.credit, 0, 3), resolve, reject, orphaned: false };
-      this.#entries.set(task.id, entry);
-      this.#queue.push(entry);
-      this.#dispatch();
-    });
+    const entry: Entry = { task, transferList, slots: new Int32Array(task.credit, 0, 3), listener, orphaned: false };
+    this.#entries.set(task.id, entry);
+    this.#queue.push(entry);
+    this.#dispatch();
   }
 
   terminate(threadId: number): void {
@@ -363,20 +367,21 @@ class WorkerPool implements Pool, TaskRunner {
   }
 
   onLaneMessage(lane: Lane, message: LaneMessage): void {
-    if (message.type !== 'settled') {
-      this.#listeners.get(message.id)?.(message);
+    if (!Array.isArray(message)) {
+      this.#listeners.get(message.id)?.onMessage(message);
       return;
     }
-    const entry = this.#entries.get(message.id);
+    const { id, result, error } = fromWireSettled(message);
+    const entry = this.#entries.get(id);
     if (!entry) return;
     lane.take(entry);
-    if (message.result) {
-      this.#queueWait.record(toMicroseconds(message.result.queueWait));
-      this.#runTime.record(toMicroseconds(message.result.runTime));
-      this.#busyTime += message.result.runTime;
-      this.#settle(entry, message.result);
+    if (result) {
+      this.#queueWait.record(toMicroseconds(result.queueWait));
+      this.#runTime.record(toMicroseconds(result.runTime));
+      this.#busyTime += result.runTime;
+      this.#settle(entry, result);
     } else {
-      this.#settle(entry, undefined, message.error);
+      this.#settle(entry, undefined, error);
     }
     if (!lane.closed) this.#steal(lane, true);
     this.#dispatch();
@@ -418,9 +423,9 @@ class WorkerPool implements Pool, TaskRunner {
     this.#entries.delete(entry.task.id);
     this.#pending--;
     this.#completed++;
-    if (result) entry.resolve(result);
-    else entry.reject(err);
     if (this.#pending === 0) this.#idle?.();
+    // Last: the relay writes the response from here, and may run more middleware.
+    entry.listener.onSettled(err, result);
   }
 
   stats(): PoolStats {

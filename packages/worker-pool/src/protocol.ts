@@ -93,7 +93,7 @@ export interface TaskResult {
    * its synchronous call: it rides with the result instead of costing a
    * message (a thread wake-up) of its own.
    */
-  response?: WorkerMessage;
+  response?: HeldResponse;
 }
 
 export interface ResponseHead {
@@ -131,6 +131,11 @@ export type WorkerMessage = { id: number } & (
   | { type: 'destroy' }
   | { type: 'pull'; bytes: number }
 );
+
+export type DataMessage = Extract<WorkerMessage, { type: 'data' }>;
+
+/** A whole response, held back to ride with its task's result: its head and its end in one message. */
+export type HeldResponse = DataMessage & { head: ResponseHead; end: true };
 
 /** main → worker, on the request's body port */
 export type BodyMessage = { type: 'body'; chunk: Uint8Array } | { type: 'end' };
@@ -185,11 +190,44 @@ export function fromWire(wire: WireTask): Task {
   return { id, module, kind, head, responseHeaders, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim };
 }
 
+/**
+ * A task's end as it crosses back, flat for the same reason as WireTask:
+ * what the pool records, and the whole response when it rode along (see
+ * TaskResult) — status, message, headers, chunk, encoding, size — or the
+ * error that ended the task on the worker's side.
+ */
+export type WireSettled = [
+  id: number,
+  queueWait: number,
+  runTime: number,
+  response: [status: number, message: string | undefined, headers: [string, HeaderValue][], chunk: Uint8Array | string | undefined, encoding: BufferEncoding | undefined, size: number] | null,
+  error: SerializedError | null,
+];
+
+export function toWireSettled(id: number, result: TaskResult | undefined, error?: SerializedError): WireSettled {
+  if (!result) return [id, 0, 0, null, error ?? null];
+  const { queueWait, runTime, response } = result;
+  if (!response) return [id, queueWait, runTime, null, null];
+  const { head, chunk, encoding, size } = response;
+  return [id, queueWait, runTime, [head.status, head.message, head.headers, chunk, encoding, size], null];
+}
+
+export function fromWireSettled(wire: WireSettled): { id: number; result?: TaskResult; error?: SerializedError } {
+  const [id, queueWait, runTime, response, error] = wire;
+  if (error) return { id, error };
+  const result: TaskResult = { queueWait, runTime };
+  if (response) {
+    const [status, message, headers, chunk, encoding, size] = response;
+    result.response = { id, type: 'data', head: { status, message, headers, queueWait }, chunk, encoding, size, end: true };
+  }
+  return { id, result };
+}
+
 /** main → worker, on a lane's port */
 export type LaneRequest = { type: 'tasks'; tasks: WireTask[] } | { type: 'quit' };
 
 /** worker → main, on a lane's port: the handlers' messages, and the end of each task. */
-export type LaneMessage = WorkerMessage | { type: 'settled'; id: number; result?: TaskResult; error?: SerializedError };
+export type LaneMessage = WorkerMessage | WireSettled;
 
 /** The piscina task that opens a lane: its thread takes requests from `port` until told to quit. */
 export interface LaneInit {
@@ -225,6 +263,22 @@ export function serializeError(err: unknown): SerializedError {
   }
   return serialized;
 }
+
+/**
+ * The one copy of a header name this thread has seen before. A name that
+ * crossed threads is a fresh string, and a fresh string used as a property
+ * key (as setHeader() and the request's headers object do) is looked up in
+ * V8's string table each time: about 1 µs a header. Bounded: names are few,
+ * but nothing stops a handler from inventing them.
+ */
+export function internName(name: string): string {
+  const known = names.get(name);
+  if (known !== undefined) return known;
+  if (names.size < MAX_NAMES) names.set(name, name);
+  return name;
+}
+const names = new Map<string, string>();
+const MAX_NAMES = 1024;
 
 /** A response's headers with their names as set (not lower-cased), repeated values as arrays. */
 export function headerEntries(res: ServerResponse): [string, HeaderValue][] {

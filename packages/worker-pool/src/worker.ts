@@ -3,7 +3,7 @@
 // response messages and its end go back on the same port.
 import { receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { runTask } from './bridge.js';
-import { THREAD, fromWire, serializeError, type LaneInit, type LaneMessage, type LaneRequest, type Post, type Task } from './protocol.js';
+import { THREAD, fromWire, serializeError, toWireSettled, type LaneInit, type LaneMessage, type LaneRequest, type Post, type Task } from './protocol.js';
 
 export default function lane({ port }: LaneInit): Promise<void> {
   const post: Post = (message, transfer) => port.postMessage(message, transfer ?? []);
@@ -18,9 +18,9 @@ export default function lane({ port }: LaneInit): Promise<void> {
       // thread to terminate, or the task sees it was cancelled while it waited.
       if (Atomics.compareExchange(new Int32Array(task.credit), THREAD, task.claim, threadId) !== task.claim) continue;
       try {
-        settle({ type: 'settled', id: task.id, result: await runTask(task, post, false) });
+        settle(toWireSettled(task.id, await runTask(task, post, false)));
       } catch (err) {
-        settle({ type: 'settled', id: task.id, error: serializeError(err) });
+        settle(toWireSettled(task.id, undefined, serializeError(err)));
       }
     }
     running = false;
