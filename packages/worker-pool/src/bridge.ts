@@ -46,7 +46,8 @@ export async function runTask(task: Task, post: Post, inline: boolean): Promise<
   const sink = new ResponseSink(post, task.id, credit, inline, queueWait);
   let exchange: Exchange | undefined;
   try {
-    const handler = await loadHandler(task.module, task.kind);
+    const loaded = loadHandler(task.module, task.kind);
+    const handler = typeof loaded === 'function' ? loaded : await loaded;
     exchange = new Exchange(task, sink);
     watchForAborts(exchange);
     await exchange.run(handler);
@@ -67,6 +68,9 @@ export async function runTask(task: Task, post: Post, inline: boolean): Promise<
 // normally, so each would stay pending until the main thread notified it. A
 // handler that writes learns of an abort at its next write.
 const ABORT_POLL_MS = 20;
+// The timer stops at its first tick with nothing to watch, not when the last
+// request ends: a thread serving one short request after another does not
+// start and stop a timer for each.
 const watched = new Set<Exchange>();
 let poller: NodeJS.Timeout | undefined;
 
@@ -74,15 +78,15 @@ function watchForAborts(exchange: Exchange): void {
   watched.add(exchange);
   poller ??= setInterval(() => {
     for (const each of watched) each.checkAborted();
+    if (watched.size === 0) {
+      clearInterval(poller);
+      poller = undefined;
+    }
   }, ABORT_POLL_MS).unref();
 }
 
 function unwatch(exchange: Exchange): void {
   watched.delete(exchange);
-  if (watched.size === 0 && poller) {
-    clearInterval(poller);
-    poller = undefined;
-  }
 }
 
 /** Posts the response to the main thread, paced by the credit window. */

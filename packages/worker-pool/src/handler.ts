@@ -16,19 +16,26 @@ interface KoaLike {
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 const handlers = new Map<string, Promise<NodeHandler>>();
+/** Handlers done loading: a request for one of them starts without waiting for a promise. */
+const ready = new Map<string, NodeHandler>();
 
 /**
- * The handler for `module`, imported and `init()`-ed once per thread. A
- * failed load is not cached, so a transient `init()` failure can recover on
- * the next request.
+ * The handler for `module`, imported and `init()`-ed once per thread: the
+ * handler itself once loaded, else a promise of it. A failed load is not
+ * cached, so a transient `init()` failure can recover on the next request.
  */
-export function loadHandler(module: string, kind: HandlerKind): Promise<NodeHandler> {
+export function loadHandler(module: string, kind: HandlerKind): NodeHandler | Promise<NodeHandler> {
   const key = `${kind} ${module}`;
+  const loaded = ready.get(key);
+  if (loaded) return loaded;
   let handler = handlers.get(key);
   if (!handler) {
     handler = importModule(module).then((exports) => adapt(module, exports.default, kind));
     handlers.set(key, handler);
-    handler.catch(() => handlers.delete(key));
+    handler.then(
+      (adapted) => ready.set(key, adapted),
+      () => handlers.delete(key),
+    );
   }
   return handler;
 }
