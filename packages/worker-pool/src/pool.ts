@@ -16,7 +16,7 @@ import {
   toResourceLimits,
   type Duration,
 } from './options.js';
-import { ABORTED, STATE, THREAD, fromWireSettled, now, toWire, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WorkerMessage } from './protocol.js';
+import { ABORTED, STATE, THREAD, fromWireSettled, now, toWire, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WireTask, type WorkerMessage } from './protocol.js';
 
 export interface PoolOptions {
   /** Worker threads at most. Default `os.availableParallelism()`. */
@@ -175,8 +175,13 @@ class Lane {
   /** Posts what was given since the last flush in one message: a thread woken once takes them all. */
   flush(): void {
     if (this.#outbox.length === 0) return;
-    const tasks = this.#outbox.map((entry) => toWire(entry.task));
-    const transferList = this.#outbox.flatMap((entry) => entry.transferList);
+    const tasks: WireTask[] = [];
+    const transferList: Transferable[] = [];
+    for (const entry of this.#outbox) {
+      tasks.push(toWire(entry.task));
+      // Only a request with a body to move has any.
+      for (const item of entry.transferList) transferList.push(item);
+    }
     this.#outbox.length = 0;
     const request: LaneRequest = { type: 'tasks', tasks };
     this.port.postMessage(request, transferList as never);
@@ -357,7 +362,12 @@ class WorkerPool implements Pool, TaskRunner {
   }
 
   readonly #flush = (): void => {
-    for (const lane of this.#toFlush.splice(0)) lane.flush();
+    // Flushing gives no lane anything new: the list does not grow meanwhile.
+    try {
+      for (const lane of this.#toFlush) lane.flush();
+    } finally {
+      this.#toFlush.length = 0;
+    }
   };
 
   /** While a request waits in a lane, THREAD holds its claim: negative, new at every hand-over. */

@@ -237,9 +237,12 @@ export interface LaneInit {
 /** How the handler's side posts to the main thread: parentPort in a worker, a direct call inline. */
 export type Post = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
 
+// Each thread has its own; read once (it is a getter).
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** Milliseconds since the epoch, sub-millisecond, comparable between threads. */
 export function now(): number {
-  return performance.timeOrigin + performance.now();
+  return TIME_ORIGIN + performance.now();
 }
 
 /** Error classes and custom fields do not survive the thread boundary: send what an error handler needs. */
