@@ -126,7 +126,6 @@ function toSettings(module: unknown, options: unknown): Settings {
     runner = asRunner(checked.pool);
     if (!runner) throw invalidOption('offload() pool must be a pool from createPool() (or set inline: true)');
   }
-  const highWaterMark = toSize('offload() highWaterMark', checked.highWaterMark, DEFAULT_HIGH_WATER_MARK);
   const kind = checked.kind ?? 'auto';
   if (!KINDS.includes(kind)) throw invalidOption(`offload() kind must be one of ${KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
   if (checked.forward !== undefined && typeof checked.forward !== 'function') throw invalidOption('offload() forward must be a function');
@@ -136,7 +135,7 @@ function toSettings(module: unknown, options: unknown): Settings {
     timeout: toDuration('offload() timeout', checked.timeout, DEFAULT_TIMEOUT),
     kind,
     abortGrace: toDuration('offload() abortGrace', checked.abortGrace, DEFAULT_ABORT_GRACE),
-    highWaterMark,
+    highWaterMark: toSize('offload() highWaterMark', checked.highWaterMark, DEFAULT_HIGH_WATER_MARK),
     serverTiming: toBoolean('offload() serverTiming', checked.serverTiming, false),
     forward: checked.forward as Settings['forward'],
     spares: [],

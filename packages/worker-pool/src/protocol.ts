@@ -1,7 +1,7 @@
 // What crosses the thread boundary for one request. `req`/`res` cannot be
 // cloned, so the request head is serialized, the body is transferred (or
 // streamed over a MessagePort of its own), and the response comes back as
-// messages tagged with the request's id on the worker's parentPort. The
+// messages tagged with the request's id on its lane's port. The
 // response's bytes travel in a ring inside the request's SharedArrayBuffer,
 // paced by a credit counter in the same buffer: the worker copies each write
 // into free ring space, the main thread writes views of the ring to the
@@ -114,7 +114,7 @@ export interface SerializedError {
   headers?: Record<string, string>;
 }
 
-/** worker → main, on the worker's parentPort */
+/** worker → main, on the lane's port */
 export type WorkerMessage = { id: number } & (
   | {
       type: 'data';
@@ -234,7 +234,7 @@ export interface LaneInit {
   port: MessagePort;
 }
 
-/** How the handler's side posts to the main thread: parentPort in a worker, a direct call inline. */
+/** How the handler's side posts to the main thread: the lane's port in a worker, a direct call inline. */
 export type Post = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
 
 // Each thread has its own; read once (it is a getter).

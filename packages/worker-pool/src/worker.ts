@@ -3,11 +3,11 @@
 // response messages and its end go back on the same port.
 import { receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { runTask } from './bridge.js';
-import { THREAD, fromWire, serializeError, toWireSettled, type LaneInit, type LaneMessage, type LaneRequest, type Post, type Task } from './protocol.js';
+import { THREAD, fromWire, serializeError, toWireSettled, type LaneInit, type LaneRequest, type Post, type Task, type WireSettled } from './protocol.js';
 
 export default function lane({ port }: LaneInit): Promise<void> {
   const post: Post = (message, transfer) => port.postMessage(message, transfer ?? []);
-  const settle = (message: LaneMessage): void => port.postMessage(message);
+  const settle = (message: WireSettled): void => port.postMessage(message);
   const waiting: Task[] = [];
   let running = false;
 
