@@ -56,6 +56,21 @@ export class WorkerCrashedError extends WorkerPoolError {
   }
 }
 
+/**
+ * The pool's threads die before they can take any request, several times in
+ * a row: `resourceLimits` too small for a thread to start, or the system
+ * refuses new threads. New requests are refused for `retryAfter`, then the
+ * pool tries again.
+ */
+export class WorkerStartError extends WorkerPoolError {
+  constructor(cause: unknown, retryAfterSeconds: number) {
+    super('UNBLOCK_ERR_POOL_WORKER_START', 503, `the worker pool's threads fail to start: ${describe(cause)}`, {
+      cause,
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+    });
+  }
+}
+
 /** The handler module could not be imported, or its exported `init()` failed. */
 export class ModuleLoadError extends WorkerPoolError {
   constructor(module: string, cause: unknown) {
@@ -89,7 +104,7 @@ export function invalidOption(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: 'UNBLOCK_ERR_POOL_INVALID_OPTION' });
 }
 
-/** Warning code for a worker error no request can be blamed for (it happened between requests). */
+/** Warning code for a worker error no request can be blamed for (between requests, or while a thread started). */
 export const WORKER_ERROR_WARNING_CODE = 'UNBLOCK_WARN_POOL_WORKER_ERROR';
 
 function describe(value: unknown): string {

@@ -10,7 +10,7 @@ import { MessageChannel, type MessagePort, type Transferable } from 'node:worker
 import createError from 'http-errors';
 import typeis from 'type-is';
 import { runTask } from './bridge.js';
-import { ForwardError, HandlerTimeoutError, WorkerCrashedError, invalidOption } from './errors.js';
+import { ForwardError, HandlerTimeoutError, WorkerCrashedError, WorkerPoolError, invalidOption } from './errors.js';
 import {
   DEFAULT_ABORT_GRACE,
   DEFAULT_HIGH_WATER_MARK,
@@ -508,12 +508,12 @@ class Relay implements TaskListener {
     if (this.ended) {
       this.cleanup();
     } else if (err !== undefined) {
-      // The worker died. What it posted before may still be on its way (the
-      // result comes on another port): let that arrive first.
+      // The worker died (or the pool's threads cannot start). What it posted
+      // before may still be on its way: let that arrive first.
       setImmediate(() => {
         if (!this.ended) {
           this.end();
-          this.fail(new WorkerCrashedError(err));
+          this.fail(err instanceof WorkerPoolError ? err : new WorkerCrashedError(err));
         }
       });
     }

@@ -3,7 +3,7 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type ResourceLimits, type Transferable } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { PoolClosedError, QueueFullError, WORKER_ERROR_WARNING_CODE, invalidOption, type WorkerPoolError } from './errors.js';
+import { PoolClosedError, QueueFullError, WORKER_ERROR_WARNING_CODE, WorkerStartError, invalidOption, type WorkerPoolError } from './errors.js';
 import {
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_QUEUE,
@@ -98,6 +98,13 @@ const LANE_LINGER_MS = 100;
  * it was given in the common case: a steal costs a message.
  */
 const LANE_PATIENCE_MS = 20;
+/**
+ * Threads that die before taking a lane, in a row, after which the pool
+ * fails the requests that wait for one and refuses new ones for `retryAfter`
+ * (piscina itself does not report a thread that cannot start: its requests
+ * would wait for their timeout, or forever without one).
+ */
+const START_ATTEMPTS = 3;
 
 /** What `offload()` needs from a pool. */
 export interface TaskRunner {
@@ -136,6 +143,10 @@ interface Entry {
  */
 class Lane {
   readonly port: MessagePort;
+  /** Its thread took it (see LaneOpened). */
+  opened = false;
+  /** Given up before its thread took it: the pool's threads fail to start. */
+  readonly #abandon = new AbortController();
   /** In the order given; the first is running or about to. */
   readonly entries: Entry[] = [];
   closed = false;
@@ -157,7 +168,7 @@ class Lane {
       // What else is queued is taken here, without an event and a callback each.
       for (let next = receiveMessageOnPort(port1); next; next = receiveMessageOnPort(port1)) pool.onLaneMessage(this, next.message as LaneMessage);
     });
-    piscina.run({ port: port2 }, { transferList: [port2] as never }).then(
+    piscina.run({ port: port2 }, { transferList: [port2] as never, signal: this.#abandon.signal }).then(
       () => pool.onLaneEnd(this, undefined),
       (err: unknown) => pool.onLaneEnd(this, err),
     );
@@ -205,6 +216,14 @@ class Lane {
     else this.close();
   };
 
+  /** Withdraws the piscina task of a lane no thread took: onLaneEnd follows. */
+  abandon(): void {
+    this.close();
+    this.#abandon.abort();
+    // Its other end never left this thread: it would keep the process alive.
+    this.port.close();
+  }
+
   /** Takes no more requests; its thread ends the lane once the last one is done. */
   close(): void {
     if (this.closed) return;
@@ -240,6 +259,11 @@ class WorkerPool implements Pool, TaskRunner {
   /** Lanes with requests to post once this turn of the event loop has read every request that arrived. */
   readonly #toFlush: Lane[] = [];
   #closed = false;
+  /** Threads that died in a row while a lane waited for one to take it. */
+  #startFailures = 0;
+  /** Why new requests are refused until #retryAt: the threads fail to start. */
+  #startError: WorkerStartError | undefined;
+  #retryAt = 0;
   /** Resolves the wait of close() for the requests it lets finish. */
   #idle: (() => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -267,7 +291,7 @@ class WorkerPool implements Pool, TaskRunner {
       ...(resourceLimits ? { resourceLimits } : {}),
     });
     // An error no lane can be blamed for. Without a listener it would crash the server.
-    this.#piscina.on('error', (err: unknown) => warnWorkerError(err));
+    this.#piscina.on('error', (err: unknown) => this.#onThreadError(err));
   }
 
   get closed(): boolean {
@@ -276,6 +300,7 @@ class WorkerPool implements Pool, TaskRunner {
 
   admit(): WorkerPoolError | undefined {
     if (this.#closed) return new PoolClosedError(this.#retryAfter);
+    if (this.#startError && performance.now() < this.#retryAt) return this.#startError;
     if (this.#pending >= this.maxThreads + this.maxQueue) return new QueueFullError(this.maxQueue, this.#retryAfter);
     return undefined;
   }
@@ -377,6 +402,12 @@ class WorkerPool implements Pool, TaskRunner {
   }
 
   onLaneMessage(lane: Lane, message: LaneMessage): void {
+    if (!Array.isArray(message) && message.type === 'opened') {
+      lane.opened = true;
+      this.#startFailures = 0;
+      this.#startError = undefined;
+      return;
+    }
     if (!Array.isArray(message)) {
       this.#listeners.get(message.id)?.onMessage(message);
       return;
@@ -417,11 +448,42 @@ class WorkerPool implements Pool, TaskRunner {
         requeued.push(entry);
       }
     }
-    if (err !== undefined && !blamed) warnWorkerError(err);
+    if (err !== undefined && !blamed && lane.opened) warnWorkerError(err);
     // Never started: they keep their places, ahead of everything queued (a
     // lane holds only older requests), in arrival order (ids grow with it).
     this.#queue.unshift(...requeued.sort((a, b) => a.task.id - b.task.id));
     this.#dispatch();
+  }
+
+  /**
+   * A thread died outside any lane: between requests (a handler's leftover
+   * work threw), or while starting. Piscina starts no other thread for the
+   * lanes that waited for that one: they are withdrawn and their requests
+   * given to new lanes, START_ATTEMPTS times in a row at most; then the
+   * requests waiting for a thread fail, and new ones are refused for
+   * `retryAfter`.
+   */
+  #onThreadError(err: unknown): void {
+    const waiting = [...this.#running].filter((lane) => !lane.opened);
+    if (waiting.length === 0) {
+      warnWorkerError(err);
+      return;
+    }
+    const stranded: Entry[] = [];
+    for (const lane of waiting) {
+      stranded.push(...lane.entries.splice(0));
+      // Its end (onLaneEnd) opens new lanes for what is queued.
+      lane.abandon();
+    }
+    if (++this.#startFailures < START_ATTEMPTS) {
+      // Never sent to a thread: they keep their places (see onLaneEnd).
+      this.#queue.unshift(...stranded.sort((a, b) => a.task.id - b.task.id));
+      return;
+    }
+    this.#startFailures = 0;
+    this.#startError = new WorkerStartError(err, this.#retryAfter);
+    this.#retryAt = performance.now() + this.#retryAfter * 1000;
+    for (const entry of [...stranded, ...this.#queue.splice(0)]) this.#settle(entry, undefined, this.#startError);
   }
 
   onLaneClosed(lane: Lane): void {
@@ -467,7 +529,7 @@ class WorkerPool implements Pool, TaskRunner {
 }
 
 function warnWorkerError(err: unknown): void {
-  process.emitWarning(`a worker thread failed between requests: ${err instanceof Error ? err.stack : String(err)}`, {
+  process.emitWarning(`a worker thread failed outside any request: ${err instanceof Error ? err.stack : String(err)}`, {
     code: WORKER_ERROR_WARNING_CODE,
   });
 }

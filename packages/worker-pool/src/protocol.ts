@@ -226,8 +226,11 @@ export function fromWireSettled(wire: WireSettled): { id: number; result?: TaskR
 /** main → worker, on a lane's port */
 export type LaneRequest = { type: 'tasks'; tasks: WireTask[] } | { type: 'quit' };
 
-/** worker → main, on a lane's port: the handlers' messages, and the end of each task. */
-export type LaneMessage = WorkerMessage | WireSettled;
+/** worker → main, on a lane's port: that the lane's thread took it, the handlers' messages, and the end of each task. */
+export type LaneMessage = LaneOpened | WorkerMessage | WireSettled;
+
+/** The first message of every lane: its thread started and took the lane. */
+export type LaneOpened = { type: 'opened' };
 
 /** The piscina task that opens a lane: its thread takes requests from `port` until told to quit. */
 export interface LaneInit {

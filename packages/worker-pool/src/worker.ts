@@ -3,7 +3,7 @@
 // response messages and its end go back on the same port.
 import { receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { runTask } from './bridge.js';
-import { THREAD, fromWire, serializeError, toWireSettled, type LaneInit, type LaneRequest, type Post, type Task, type WireSettled } from './protocol.js';
+import { THREAD, fromWire, serializeError, toWireSettled, type LaneInit, type LaneOpened, type LaneRequest, type Post, type Task, type WireSettled } from './protocol.js';
 
 export default function lane({ port }: LaneInit): Promise<void> {
   const post: Post = (message, transfer) => port.postMessage(message, transfer ?? []);
@@ -26,6 +26,8 @@ export default function lane({ port }: LaneInit): Promise<void> {
     running = false;
   }
 
+  const opened: LaneOpened = { type: 'opened' };
+  port.postMessage(opened);
   return new Promise((resolve) => {
     port.on('message', (first: LaneRequest) => {
       // What else is queued is taken here, without an event and a callback each.

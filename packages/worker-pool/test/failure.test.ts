@@ -118,6 +118,34 @@ describe('offload() when things go wrong', () => {
     });
   });
 
+  describe('when the threads cannot start', () => {
+    it('should answer 503 with a code and Retry-After at once, not at the timeout, and keep serving other routes', { timeout: 30_000 }, async () => {
+      // Too little heap for a thread to even start: piscina alone would leave
+      // the request waiting, here for ever (no timeout).
+      const starved = createPool({ maxThreads: 2, resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 } });
+      const served = await serveChain(
+        chain()
+          .use('/pooled', offload(fixture('fail.mjs'), { pool: starved, timeout: 0 }))
+          .use((_req, res) => res.end('still here')),
+      );
+      try {
+        const first = await fetch(`${served.url}/pooled/ok`);
+        assert.equal(first.status, 503);
+        assert.equal(first.headers.get('retry-after'), '1');
+        const body = await json(first);
+        assert.equal(body.code, 'UNBLOCK_ERR_POOL_WORKER_START');
+        assert.match(body.message, /fail to start/);
+        // Refused at once while retryAfter runs.
+        assert.equal((await json(fetch(`${served.url}/pooled/ok`))).code, 'UNBLOCK_ERR_POOL_WORKER_START');
+        assert.equal(starved.stats().pending, 0);
+        assert.equal(await (await fetch(`${served.url}/other`)).text(), 'still here');
+      } finally {
+        await served.close();
+        await starved.close();
+      }
+    });
+  });
+
   describe('timeout', () => {
     let pool: Pool;
     let served: Served;
