@@ -99,6 +99,8 @@ class ResponseSink {
   deferring = false;
   /** The complete response, held for the task's result. */
   deferred: HeldResponse | undefined;
+  /** What the handler last gave `res.addTrailers()`: they go with the end. */
+  trailers: [string, string][] | undefined;
   /** The response ring in the request's SharedArrayBuffer, made on the first write through it. */
   private ring: Buffer | undefined;
   /** Where the next piece goes in the ring: the main thread frees space in the order it was filled. */
@@ -187,7 +189,10 @@ class ResponseSink {
       message.head = snapshotHead(res, this.queueWait);
       this.headSent = true;
     }
-    if (end) this.finished = true;
+    if (end) {
+      this.finished = true;
+      if (this.trailers) message.trailers = this.trailers;
+    }
     return message;
   }
 
@@ -569,6 +574,13 @@ class Exchange {
           this.emit('close');
         });
         return this;
+      },
+
+      addTrailers(this: ServerResponse, headers: Record<string, string | number> | [string, string | number][]) {
+        // Node's checks of names and values; the trailers themselves go with the end.
+        ServerResponse.prototype.addTrailers.call(this, headers as never);
+        const pairs = Array.isArray(headers) ? headers : Object.entries(headers);
+        sink.trailers = pairs.map(([name, value]) => [String(name), String(value)]);
       },
 
       flushHeaders(this: ServerResponse) {

@@ -374,6 +374,7 @@ class Relay implements TaskListener {
       else if (typeof chunk === 'string') data = chunk;
       else data = Buffer.from(chunk!.buffer, chunk!.byteOffset, chunk!.byteLength);
       if (message.end) {
+        if (message.trailers) res.addTrailers(message.trailers);
         res.end(data, encoding as BufferEncoding);
       } else if (res.write === nativeWrite) {
         // Credit comes back as each chunk leaves for the kernel, which keeps
@@ -389,6 +390,7 @@ class Relay implements TaskListener {
         this.returnCredit(message.size, flushed);
       }
     } else if (message.end) {
+      if (message.trailers) res.addTrailers(message.trailers);
       res.end();
     } else if (message.head) {
       res.flushHeaders();

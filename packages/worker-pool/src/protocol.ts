@@ -126,6 +126,8 @@ export type WorkerMessage = { id: number } & (
       offset?: number;
       size: number;
       end: boolean;
+      /** With the end: what the handler gave `res.addTrailers()`. */
+      trailers?: [string, string][];
     }
   | { type: 'error'; error: SerializedError; headSent: boolean }
   | { type: 'destroy' }
@@ -193,14 +195,24 @@ export function fromWire(wire: WireTask): Task {
 /**
  * A task's end as it crosses back, flat for the same reason as WireTask:
  * what the pool records, and the whole response when it rode along (see
- * TaskResult) — status, message, headers, chunk, encoding, size — or the
+ * TaskResult) — status, message, headers, chunk, encoding, size, trailers — or the
  * error that ended the task on the worker's side.
  */
 export type WireSettled = [
   id: number,
   queueWait: number,
   runTime: number,
-  response: [status: number, message: string | undefined, headers: [string, HeaderValue][], chunk: Uint8Array | string | undefined, encoding: BufferEncoding | undefined, size: number] | null,
+  response:
+    | [
+        status: number,
+        message: string | undefined,
+        headers: [string, HeaderValue][],
+        chunk: Uint8Array | string | undefined,
+        encoding: BufferEncoding | undefined,
+        size: number,
+        trailers: [string, string][] | undefined,
+      ]
+    | null,
   error: SerializedError | null,
 ];
 
@@ -208,8 +220,8 @@ export function toWireSettled(id: number, result: TaskResult | undefined, error?
   if (!result) return [id, 0, 0, null, error ?? null];
   const { queueWait, runTime, response } = result;
   if (!response) return [id, queueWait, runTime, null, null];
-  const { head, chunk, encoding, size } = response;
-  return [id, queueWait, runTime, [head.status, head.message, head.headers, chunk, encoding, size], null];
+  const { head, chunk, encoding, size, trailers } = response;
+  return [id, queueWait, runTime, [head.status, head.message, head.headers, chunk, encoding, size, trailers], null];
 }
 
 export function fromWireSettled(wire: WireSettled): { id: number; result?: TaskResult; error?: SerializedError } {
@@ -217,8 +229,9 @@ export function fromWireSettled(wire: WireSettled): { id: number; result?: TaskR
   if (error) return { id, error };
   const result: TaskResult = { queueWait, runTime };
   if (response) {
-    const [status, message, headers, chunk, encoding, size] = response;
+    const [status, message, headers, chunk, encoding, size, trailers] = response;
     result.response = { id, type: 'data', head: { status, message, headers, queueWait }, chunk, encoding, size, end: true };
+    if (trailers) result.response.trailers = trailers;
   }
   return { id, result };
 }

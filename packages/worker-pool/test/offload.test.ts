@@ -154,6 +154,26 @@ describe('offload(module, options)', () => {
       assert.equal((await fetch(`${served.url}/chunked`).then((r) => r.text())), 'abc');
     });
 
+    it('should send the trailers given to res.addTrailers() after the last chunk, and check them as node does', async () => {
+      for (const [path, body, value] of [['/trailers', 'data', 'abc'], ['/trailers-in-one-end', 'whole', 'xyz']]) {
+        const raw = await rawRequest(served.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        assert.match(raw, /\r\nTransfer-Encoding: chunked\r\n/i);
+        assert.ok(raw.endsWith(`\r\n0\r\nX-Checksum: ${value}\r\n\r\n`), raw);
+        const chunks = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+        let text = '';
+        for (let at = 0, size = -1; size !== 0; ) {
+          const eol = chunks.indexOf('\r\n', at);
+          size = parseInt(chunks.slice(at, eol), 16);
+          text += chunks.slice(eol + 2, eol + 2 + size);
+          at = eol + 4 + size;
+        }
+        assert.equal(text, body);
+      }
+      const bad = await fetch(`${served.url}/bad-trailer`);
+      assert.equal(bad.status, 500);
+      assert.equal((await json(bad)).code, 'ERR_INVALID_HTTP_TOKEN');
+    });
+
     it('should answer HEAD without a body', async () => {
       for (const path of ['/length', '/chunked']) {
         const raw = await rawRequest(served.port, `HEAD ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
@@ -318,6 +338,7 @@ describe('offload(module, options)', () => {
         assert.equal(seen.url, '/x?y=1');
         assert.equal(seen.body, 'hi');
         assert.deepEqual((await fetch(`${served.url}/cookies`)).headers.getSetCookie(), ['a=1', 'b=2', 'c=3']);
+        assert.ok((await rawRequest(served.port, 'GET /trailers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).endsWith('\r\n0\r\nX-Checksum: abc\r\n\r\n'));
         const big = await fetch(`${served.url}/big?mib=8`);
         assert.equal((await big.arrayBuffer()).byteLength, 8 * 1024 * 1024);
       } finally {
