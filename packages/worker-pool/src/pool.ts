@@ -261,8 +261,8 @@ class WorkerPool implements Pool, TaskRunner {
   #closed = false;
   /** Threads that died in a row while a lane waited for one to take it. */
   #startFailures = 0;
-  /** Why new requests are refused until #retryAt: the threads fail to start. */
-  #startError: WorkerStartError | undefined;
+  /** While new requests are refused (until #retryAt): what killed the last thread that failed to start. */
+  #startFailure: { cause: unknown } | undefined;
   #retryAt = 0;
   /** Resolves the wait of close() for the requests it lets finish. */
   #idle: (() => void) | undefined;
@@ -300,7 +300,7 @@ class WorkerPool implements Pool, TaskRunner {
 
   admit(): WorkerPoolError | undefined {
     if (this.#closed) return new PoolClosedError(this.#retryAfter);
-    if (this.#startError && performance.now() < this.#retryAt) return this.#startError;
+    if (this.#startFailure && performance.now() < this.#retryAt) return new WorkerStartError(this.#startFailure.cause, this.#retryAfter);
     if (this.#pending >= this.maxThreads + this.maxQueue) return new QueueFullError(this.maxQueue, this.#retryAfter);
     return undefined;
   }
@@ -402,14 +402,14 @@ class WorkerPool implements Pool, TaskRunner {
   }
 
   onLaneMessage(lane: Lane, message: LaneMessage): void {
-    if (!Array.isArray(message) && message.type === 'opened') {
-      lane.opened = true;
-      this.#startFailures = 0;
-      this.#startError = undefined;
-      return;
-    }
     if (!Array.isArray(message)) {
-      this.#listeners.get(message.id)?.onMessage(message);
+      if (message.type === 'opened') {
+        lane.opened = true;
+        this.#startFailures = 0;
+        this.#startFailure = undefined;
+      } else {
+        this.#listeners.get(message.id)?.onMessage(message);
+      }
       return;
     }
     const { id, result, error } = fromWireSettled(message);
@@ -481,9 +481,9 @@ class WorkerPool implements Pool, TaskRunner {
       return;
     }
     this.#startFailures = 0;
-    this.#startError = new WorkerStartError(err, this.#retryAfter);
+    this.#startFailure = { cause: err };
     this.#retryAt = performance.now() + this.#retryAfter * 1000;
-    for (const entry of [...stranded, ...this.#queue.splice(0)]) this.#settle(entry, undefined, this.#startError);
+    for (const entry of [...stranded, ...this.#queue.splice(0)]) this.#settle(entry, undefined, new WorkerStartError(err, this.#retryAfter));
   }
 
   onLaneClosed(lane: Lane): void {
