@@ -468,8 +468,9 @@ class Exchange {
     const [major, minor] = head.httpVersion.split('.').map(Number);
     req.httpVersionMajor = major ?? 1;
     req.httpVersionMinor = minor ?? 1;
-    // Names as property keys cost less once interned (see internName()).
-    for (let i = 0; i < head.rawHeaders.length; i += 2) head.rawHeaders[i] = internName(head.rawHeaders[i]!);
+    // Names that crossed threads cost less as property keys once interned
+    // (see internName()); inline, they are the request's own strings.
+    if (!this.sink.inline) for (let i = 0; i < head.rawHeaders.length; i += 2) head.rawHeaders[i] = internName(head.rawHeaders[i]!);
     // What node's HTTP parser calls: fills rawHeaders, headers and headersDistinct.
     (req as unknown as { _addHeaderLines(lines: string[], n: number): void })._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
     Object.assign(req, { originalUrl: head.originalUrl });

@@ -27,7 +27,7 @@ export interface PoolOptions {
   maxQueue?: number;
   /** How long a thread above `minThreads` may stay idle before it exits. Default 30 s. */
   idleTimeout?: Duration;
-  /** `Retry-After` of the 503 responses (queue full, pool closed), rounded up to whole seconds. Default 1 s. */
+  /** `Retry-After` of the 503 responses (queue full, pool closed, threads that cannot start), rounded up to whole seconds. Default 1 s. */
   retryAfter?: Duration;
   /** Per-thread V8 limits; a thread exceeding them dies (its requests fail with 500) and is replaced. */
   resourceLimits?: ResourceLimits;
@@ -439,8 +439,8 @@ class WorkerPool implements Pool, TaskRunner {
     let blamed = false;
     for (const entry of lane.entries.splice(0)) {
       if (Atomics.load(entry.slots, THREAD) > 0 || entry.transferList.length > 0 || entry.orphaned) {
-        // It ran there, or cannot be sent again, or threads die before
-        // starting anything (one that cannot even start, say).
+        // It ran there, or cannot be sent again, or it lost a thread before
+        // already (threads that keep dying must not keep it for ever).
         blamed = true;
         this.#settle(entry, undefined, err ?? new Error('the worker thread stopped'));
       } else {
@@ -449,10 +449,17 @@ class WorkerPool implements Pool, TaskRunner {
       }
     }
     if (err !== undefined && !blamed && lane.opened) warnWorkerError(err);
-    // Never started: they keep their places, ahead of everything queued (a
-    // lane holds only older requests), in arrival order (ids grow with it).
-    this.#queue.unshift(...requeued.sort((a, b) => a.task.id - b.task.id));
+    this.#requeue(requeued);
     this.#dispatch();
+  }
+
+  /**
+   * Requests a lane held and no thread started: they keep their places, ahead
+   * of everything queued (a lane holds only older requests), in arrival order
+   * (ids grow with it).
+   */
+  #requeue(entries: Entry[]): void {
+    this.#queue.unshift(...entries.sort((a, b) => a.task.id - b.task.id));
   }
 
   /**
@@ -476,8 +483,7 @@ class WorkerPool implements Pool, TaskRunner {
       lane.abandon();
     }
     if (++this.#startFailures < START_ATTEMPTS) {
-      // Never sent to a thread: they keep their places (see onLaneEnd).
-      this.#queue.unshift(...stranded.sort((a, b) => a.task.id - b.task.id));
+      this.#requeue(stranded);
       return;
     }
     this.#startFailures = 0;
