@@ -86,6 +86,7 @@ const OPTIONS = ['pool', 'timeout', 'kind', 'inline', 'abortGrace', 'highWaterMa
 const inlineRunner: TaskRunner = {
   admit: () => undefined,
   run: (task, _transfer, listener) => {
+    // No thread's messages to tell apart: they come straight to this listener.
     // Start on a later tick, as a worker would: never call back synchronously.
     Promise.resolve()
       .then(() => runTask(task, (message) => listener.onMessage(message), true))
@@ -93,12 +94,11 @@ const inlineRunner: TaskRunner = {
         (result) => listener.onSettled(undefined, result),
         (err: unknown) => listener.onSettled(err),
       );
+    return task.id;
   },
   forget: () => {},
   terminate: () => {},
 };
-
-let lastTaskId = 0;
 
 /**
  * Connect-style middleware that runs the default export of `module` (a
@@ -164,7 +164,8 @@ function toModuleUrl(module: unknown): string {
 
 /** One request's trip to the handler and back. */
 class Relay implements TaskListener {
-  private readonly id = ++lastTaskId;
+  /** The task's id, given by the runner. */
+  private id = 0;
   /** CREDIT, STATE, THREAD and the response ring: taken once the request is accepted. */
   private credit!: Int32Array;
   /** Carries a streamed request body to the handler. */
@@ -233,7 +234,7 @@ class Relay implements TaskListener {
     Atomics.store(this.credit, CREDIT, settings.highWaterMark);
     const socket = req.socket as (typeof req.socket & { encrypted?: boolean }) | null;
     const task: Task = {
-      id: this.id,
+      id: 0,
       module: settings.module,
       kind: settings.kind,
       head: {
@@ -262,7 +263,7 @@ class Relay implements TaskListener {
     res.once('close', () => this.onClose());
     if (settings.timeout > 0) this.timer = setTimeout(() => this.onTimeout(), settings.timeout);
     if (streamBody) this.streamBody();
-    settings.runner.run(task, transfer, this);
+    this.id = settings.runner.run(task, transfer, this);
   }
 
   /**

@@ -54,7 +54,7 @@ export interface RequestHead {
 }
 
 export interface Task {
-  /** Tags the response messages of this request. */
+  /** Tags the response messages of this request: set by the pool, unique among its requests. */
   id: number;
   /** `file:` URL of the handler module. */
   module: string;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { chain } from '@unblock/chain';
 import { createPool, offload, optionsSchema, poolOptionsSchema } from '../src/index.js';
+import { RequestTable } from '../src/pool.js';
 import { fixture, serveChain } from './helpers.js';
 
 const invalid = { name: 'TypeError', code: 'UNBLOCK_ERR_POOL_INVALID_OPTION' };
@@ -65,6 +66,33 @@ describe('createPool(options)', () => {
       await served.close();
       await pool.close();
     }
+  });
+});
+
+describe('the table of accepted requests', () => {
+  it('should give each request its own id, and a forgotten id nothing once its slot is reused', () => {
+    const table = new RequestTable<string>();
+    const first = table.add('first');
+    const second = table.add('second');
+    assert.notEqual(first, second);
+    assert.equal(table.get(first), 'first');
+    table.delete(first);
+    assert.equal(table.get(first), undefined);
+    const third = table.add('third');
+    const seen = new Set([first, second, third]);
+    assert.equal(seen.size, 3, 'a reused slot gets a new id');
+    // A late message of the forgotten request, and a second forget(), touch nothing of the new one.
+    assert.equal(table.get(first), undefined);
+    table.delete(first);
+    assert.equal(table.get(third), 'third');
+    assert.equal(table.get(second), 'second');
+    for (let i = 0; i < 1000; i++) {
+      const id = table.add(`n${i}`);
+      assert.ok(!seen.has(id), `id ${id} given twice`);
+      seen.add(id);
+      table.delete(id);
+    }
+    assert.equal(table.get(third), 'third');
   });
 });
 
