@@ -40,8 +40,8 @@ export const childCase: string | undefined = process.env.UNBLOCK_BENCH_CASE;
 
 /** Forks `file` (a bench file) as a child serving `name`. */
 export async function startServer(file: string, name: string): Promise<ServerProcess> {
+  // Node options as this process has them (none when compiled, see run.ts).
   const child = fork(file, [], {
-    execArgv: ['--import', 'tsx'],
     env: { ...process.env, UNBLOCK_BENCH_CASE: name },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -224,8 +224,8 @@ interface Server {
 }
 
 async function start(role: string): Promise<Server> {
+  // Node options as this process has them (none when compiled, see run.ts).
   const child = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ['--import', 'tsx'],
     env: { ...process.env, UNBLOCK_BENCH_ROLE: role },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
