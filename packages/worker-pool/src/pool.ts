@@ -7,6 +7,7 @@ import { PoolClosedError, QueueFullError, WORKER_ERROR_WARNING_CODE, WorkerStart
 import {
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_QUEUE,
+  DEFAULT_NICE,
   DEFAULT_RETRY_AFTER,
   checkKnownKeys,
   checkObject,
@@ -16,7 +17,7 @@ import {
   toResourceLimits,
   type Duration,
 } from './options.js';
-import { ABORTED, STATE, THREAD, fromWireSettled, now, toWire, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WireTask, type WorkerMessage } from './protocol.js';
+import { ABORTED, MAX_NICE, STATE, THREAD, fromWireSettled, now, toWire, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WireTask, type WorkerMessage } from './protocol.js';
 
 export interface PoolOptions {
   /** Worker threads at most. Default `os.availableParallelism()`. */
@@ -31,6 +32,8 @@ export interface PoolOptions {
   retryAfter?: Duration;
   /** Per-thread V8 limits; a thread exceeding them dies (its requests fail with 500) and is replaced. */
   resourceLimits?: ResourceLimits;
+  /** How many nice levels below the main thread the worker threads run (Linux), so the event loop gets a core first. Default 6; 0 keeps them level. */
+  nice?: number;
 }
 
 /** A histogram's summary, in milliseconds. */
@@ -77,7 +80,7 @@ export interface Pool {
 // From src/ (tests, through tsx) and from dist/ alike, the worker entry is the
 // compiled dist/worker.js: worker threads load plain JavaScript.
 const WORKER_ENTRY = fileURLToPath(new URL('../dist/worker.js', import.meta.url));
-const POOL_OPTIONS = ['maxThreads', 'minThreads', 'maxQueue', 'idleTimeout', 'retryAfter', 'resourceLimits'] as const;
+const POOL_OPTIONS = ['maxThreads', 'minThreads', 'maxQueue', 'idleTimeout', 'retryAfter', 'resourceLimits', 'nice'] as const;
 
 /**
  * Requests a lane may hold: the one its thread runs and the next, which is
@@ -210,6 +213,7 @@ class Lane {
   constructor(
     readonly pool: WorkerPool,
     piscina: Piscina<LaneInit, void>,
+    nice: number,
   ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -218,7 +222,7 @@ class Lane {
       // What else is queued is taken here, without an event and a callback each.
       for (let next = receiveMessageOnPort(port1); next; next = receiveMessageOnPort(port1)) pool.onLaneMessage(this, next.message as LaneMessage);
     });
-    piscina.run({ port: port2 }, { transferList: [port2] as never, signal: this.#abandon.signal }).then(
+    piscina.run({ port: port2, nice }, { transferList: [port2] as never, signal: this.#abandon.signal }).then(
       () => pool.onLaneEnd(this, undefined),
       (err: unknown) => pool.onLaneEnd(this, err),
     );
@@ -289,6 +293,7 @@ class WorkerPool implements Pool, TaskRunner {
   readonly maxThreads: number;
   readonly maxQueue: number;
   readonly #retryAfter: number;
+  readonly #nice: number;
   readonly #piscina: Piscina<LaneInit, void>;
   readonly #queueWait: RecordableHistogram = createHistogram();
   readonly #runTime: RecordableHistogram = createHistogram();
@@ -323,6 +328,7 @@ class WorkerPool implements Pool, TaskRunner {
     if (minThreads > this.maxThreads) throw invalidOption(`createPool() minThreads (${minThreads}) exceeds maxThreads (${this.maxThreads})`);
     this.maxQueue = toInteger('createPool() maxQueue', options.maxQueue, DEFAULT_MAX_QUEUE, 0);
     this.#retryAfter = Math.max(1, Math.ceil(toDuration('createPool() retryAfter', options.retryAfter, DEFAULT_RETRY_AFTER) / 1000));
+    this.#nice = toInteger('createPool() nice', options.nice, DEFAULT_NICE, 0, MAX_NICE);
     const resourceLimits = toResourceLimits(options.resourceLimits);
     if (!existsSync(WORKER_ENTRY)) throw new Error(`@unblock/worker-pool is not built: ${WORKER_ENTRY} is missing (run tsc --build)`);
     this.#piscina = new Piscina({
@@ -394,7 +400,7 @@ class WorkerPool implements Pool, TaskRunner {
     for (const lane of this.#lanes) if (!best || lane.entries.length < best.entries.length) best = lane;
     if (best?.entries.length === 0) return best;
     if (this.#running.size < this.maxThreads) {
-      const lane = new Lane(this, this.#piscina);
+      const lane = new Lane(this, this.#piscina, this.#nice);
       this.#lanes.push(lane);
       this.#running.add(lane);
       return lane;

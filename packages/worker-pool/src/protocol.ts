@@ -246,8 +246,13 @@ export type LaneMessage = LaneOpened | WorkerMessage | WireSettled;
 export type LaneOpened = { type: 'opened' };
 
 /** The piscina task that opens a lane: its thread takes requests from `port` until told to quit. */
+/** The largest nice value: the lowest priority a thread can have. */
+export const MAX_NICE = 19;
+
 export interface LaneInit {
   port: MessagePort;
+  /** The pool's `nice`: how many nice levels below the main thread the lane's thread runs. */
+  nice: number;
 }
 
 /** How the handler's side posts to the main thread: the lane's port in a worker, a direct call inline. */

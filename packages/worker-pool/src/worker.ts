@@ -1,11 +1,14 @@
 // The pool's worker entry. Piscina runs one lane per thread: requests come on
 // the lane's port and run one at a time, in the order given; each one's
 // response messages and its end go back on the same port.
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { runTask } from './bridge.js';
-import { THREAD, fromWire, serializeError, toWireSettled, type LaneInit, type LaneOpened, type LaneRequest, type Post, type Task, type WireSettled } from './protocol.js';
+import { MAX_NICE, THREAD, fromWire, serializeError, toWireSettled, type LaneInit, type LaneOpened, type LaneRequest, type Post, type Task, type WireSettled } from './protocol.js';
 
-export default function lane({ port }: LaneInit): Promise<void> {
+export default function lane({ port, nice }: LaneInit): Promise<void> {
+  lowerPriority(nice);
   const post: Post = (message, transfer) => port.postMessage(message, transfer ?? []);
   const settle = (message: WireSettled): void => port.postMessage(message);
   const waiting: Task[] = [];
@@ -42,4 +45,26 @@ export default function lane({ port }: LaneInit): Promise<void> {
       if (!running) void drain();
     });
   });
+}
+
+/** Lanes come and go; the thread's priority is lowered once. */
+let lowered = false;
+
+/**
+ * Runs this thread `nice` levels below the main thread, so that the event
+ * loop gets a core first while handlers keep every core busy. Threads start
+ * at their creator's nice value, so this adds to whatever the process runs
+ * at. Linux only: /proc/thread-self names the thread's kernel id, and Linux's
+ * setpriority() takes one; elsewhere, or where /proc is missing, the thread
+ * stays level with the main thread. Lowering a priority needs no privilege.
+ */
+function lowerPriority(nice: number): void {
+  if (lowered || nice === 0 || process.platform !== 'linux') return;
+  lowered = true;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    setPriority(tid, Math.min(MAX_NICE, getPriority(tid) + nice));
+  } catch {
+    // As documented: without /proc (or where a sandbox forbids it) the thread keeps its priority.
+  }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getPriority } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { chain } from '@unblock/chain';
 import { createPool, offload, optionsSchema, poolOptionsSchema } from '../src/index.js';
@@ -18,6 +19,9 @@ describe('createPool(options)', () => {
       { retryAfter: -5 },
       { resourceLimits: { maxOldGenerationSizeMb: 0 } },
       { resourceLimits: { heap: 10 } },
+      { nice: -1 },
+      { nice: 20 },
+      { nice: 2.5 },
       { maxThread: 2 },
     ]) {
       assert.throws(() => createPool(options as never), invalid, JSON.stringify(options));
@@ -66,6 +70,33 @@ describe('createPool(options)', () => {
       await served.close();
       await pool.close();
     }
+  });
+});
+
+describe('the worker threads\' priority', { skip: process.platform === 'linux' ? false : 'Linux only: elsewhere threads keep the main thread\'s priority' }, () => {
+  const niceOf = async (options: { nice?: number }): Promise<number> => {
+    const pool = createPool({ maxThreads: 1, ...options });
+    const served = await serveChain(offload(fixture('priority.mjs'), { pool }));
+    try {
+      const body = (await (await fetch(served.url)).json()) as { nice: number };
+      return body.nice;
+    } finally {
+      await served.close();
+      await pool.close();
+    }
+  };
+  const mainNice = getPriority(0);
+
+  it('should run the worker threads 6 nice levels below the main thread by default, so the event loop gets a core first', async () => {
+    assert.equal(await niceOf({}), Math.min(19, mainNice + 6));
+  });
+
+  it('should run them as told, level with the main thread at nice: 0, at most at nice 19', async () => {
+    assert.equal(await niceOf({ nice: 0 }), mainNice);
+    assert.equal(await niceOf({ nice: 2 }), Math.min(19, mainNice + 2));
+    assert.equal(await niceOf({ nice: 19 }), 19);
+    // The main thread itself is left as it was.
+    assert.equal(getPriority(0), mainNice);
   });
 });
 
@@ -137,7 +168,7 @@ describe('offload(module, options) options', () => {
       assert.equal(schema.additionalProperties, false);
     }
     assert.deepEqual(Object.keys(optionsSchema.properties).sort(), ['abortGrace', 'highWaterMark', 'inline', 'kind', 'serverTiming', 'timeout']);
-    assert.deepEqual(Object.keys(poolOptionsSchema.properties).sort(), ['idleTimeout', 'maxQueue', 'maxThreads', 'minThreads', 'resourceLimits', 'retryAfter']);
+    assert.deepEqual(Object.keys(poolOptionsSchema.properties).sort(), ['idleTimeout', 'maxQueue', 'maxThreads', 'minThreads', 'nice', 'resourceLimits', 'retryAfter']);
   });
 
   after(() => pool.close());
