@@ -15,7 +15,7 @@ export interface Measurement {
   errors: number;
 }
 
-interface ServerProcess {
+export interface ServerProcess {
   child: ChildProcess;
   port: number;
 }
@@ -60,7 +60,8 @@ export async function usage(child: ChildProcess): Promise<{ cpu: NodeJS.CpuUsage
   return reply(child);
 }
 
-function reply<T>(child: ChildProcess): Promise<T> {
+/** The child's next message; rejects if it exits first. */
+export function reply<T>(child: ChildProcess): Promise<T> {
   return new Promise((resolve, reject) => {
     const onMessage = (message: unknown) => {
       child.off('exit', onExit);

@@ -18,7 +18,6 @@
 // Each server runs in a child process; autocannon drives it over loopback.
 // Run: npm run bench -- worker-pool
 import cluster from 'node:cluster';
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,13 +28,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { Piscina } from 'piscina';
 import { createPool, offload } from '@unblock/worker-pool';
-import { median, printTable } from './support.js';
+import { childCase, median, printTable, reply, startServer, stopServer, type ServerProcess } from './support.js';
 
 const SPIN_MS = 5;
 const THREADS = 2;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const STREAM_MIB = 100;
-const ROLE = process.env.UNBLOCK_BENCH_ROLE;
 
 // The handler modules, as a user would have them in files.
 const MODULES = {
@@ -188,7 +186,7 @@ async function child(role: string): Promise<void> {
 
 /** A cluster primary: two workers serve; memory is summed over all three processes. */
 async function clusterPrimary(role: string): Promise<void> {
-  const workers = [cluster.fork({ UNBLOCK_BENCH_ROLE: role }), cluster.fork({ UNBLOCK_BENCH_ROLE: role })];
+  const workers = [cluster.fork({ UNBLOCK_BENCH_CASE: role }), cluster.fork({ UNBLOCK_BENCH_CASE: role })];
   const ports = await Promise.all(workers.map((worker) => new Promise<number>((resolve) => worker.once('listening', (address) => resolve(address.port)))));
   process.send!({ port: ports[0] });
   process.on('message', async (message: string) => {
@@ -218,37 +216,18 @@ async function clusterPrimary(role: string): Promise<void> {
 
 // ---------------------------------------------------------------- parent
 
-interface Server {
-  child: ChildProcess;
+interface Server extends ServerProcess {
   url: string;
 }
 
 async function start(role: string): Promise<Server> {
-  // Node options as this process has them (none when compiled, see run.ts).
-  const child = fork(fileURLToPath(import.meta.url), [], {
-    env: { ...process.env, UNBLOCK_BENCH_ROLE: role },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const { port } = await reply<{ port: number }>(child);
-  return { child, url: `http://127.0.0.1:${port}` };
-}
-
-async function stop({ child }: Server): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.disconnect();
-  await exited;
+  const server = await startServer(fileURLToPath(import.meta.url), role);
+  return { ...server, url: `http://127.0.0.1:${server.port}` };
 }
 
 function ask(server: Server, message: 'usage' | 'reset'): Promise<Usage> {
   server.child.send(message);
   return reply(server.child);
-}
-
-function reply<T>(child: ChildProcess): Promise<T> {
-  return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve(message as T));
-    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-  });
 }
 
 const load = (url: string, connections: number, seconds = SECONDS) => autocannon({ url, connections, duration: seconds });
@@ -260,7 +239,7 @@ async function saturation(): Promise<void> {
     const server = await start(role);
     await load(`${server.url}/block`, 2, 1); // warm up
     const [block, trivial] = await Promise.all([load(`${server.url}/block`, 8), load(`${server.url}/trivial`, 4)]);
-    await stop(server);
+    await stopServer(server);
     if (role === 'piscina') piscinaRps = block.requests.average;
     rows.push({
       server: role === 'cluster' ? 'node:cluster ×2' : role === 'piscina' ? 'bare piscina' : role,
@@ -292,7 +271,7 @@ async function trivialHandler(): Promise<void> {
       const before = await ask(server, 'usage');
       const result = await load(server.url, 8);
       const after = await ask(server, 'usage');
-      await stop(server);
+      await stopServer(server);
       const perRequest = (ms: number) => (ms * 1000) / result.requests.total;
       runs.get(role)!.push({
         'req/s': result.requests.average,
@@ -345,7 +324,7 @@ async function bigStream(): Promise<void> {
       rates.push(STREAM_MIB / ((performance.now() - started) / 1000));
     }
     const after = await ask(server, 'usage');
-    await stop(server);
+    await stopServer(server);
     rows.push({ server: role, 'MiB/s': median(rates), 'peak RSS growth MiB': (after.peakRss - before.rss) / 1024 / 1024 });
   }
   for (const row of rows) row['MiB/s vs inline'] = (row['MiB/s'] as number) / (rows[0]!['MiB/s'] as number);
@@ -360,7 +339,7 @@ async function idleMemory(): Promise<void> {
     for (let i = 0; i < 20; i++) await download(role === 'idle pool' ? server.url : `${server.url}/trivial`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const { rss } = await ask(server, 'usage');
-    await stop(server);
+    await stopServer(server);
     rows.push({ server: role === 'idle pool' ? `pool, ${THREADS} threads` : `node:cluster, ${THREADS} processes`, 'RSS MB': rss / 1e6 });
   }
   for (const row of rows) row['vs cluster'] = (row['RSS MB'] as number) / (rows[1]!['RSS MB'] as number);
@@ -368,8 +347,8 @@ async function idleMemory(): Promise<void> {
   printTable(rows);
 }
 
-if (ROLE) {
-  await child(ROLE);
+if (childCase) {
+  await child(childCase);
 } else {
   moduleFiles(); // written once; the children find them through the environment
   // Sections by name on the command line (default: all): saturation trivial stream idle.
