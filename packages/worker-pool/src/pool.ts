@@ -157,7 +157,7 @@ const GENERATIONS = 2 ** 28;
  * requests it held. A young-generation GC keeps whatever an old object points
  * at, so every request stayed alive until the next full GC (measured: whole
  * requests promoted, megabytes per collection, collections ten times longer,
- * the main thread's CPU per request 10 % higher). Here an array of slots
+ * the main thread's CPU per request 10–19 % higher). Here an array of slots
  * holds the live ones only; a slot's id changes at every reuse, so a late
  * message of a forgotten request finds nothing.
  */

@@ -245,10 +245,10 @@ export type LaneMessage = LaneOpened | WorkerMessage | WireSettled;
 /** The first message of every lane: its thread started and took the lane. */
 export type LaneOpened = { type: 'opened' };
 
-/** The piscina task that opens a lane: its thread takes requests from `port` until told to quit. */
 /** The largest nice value: the lowest priority a thread can have. */
 export const MAX_NICE = 19;
 
+/** The piscina task that opens a lane: its thread takes requests from `port` until told to quit. */
 export interface LaneInit {
   port: MessagePort;
   /** The pool's `nice`: how many nice levels below the main thread the lane's thread runs. */
