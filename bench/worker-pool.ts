@@ -9,8 +9,10 @@
 //    per request (the thread's CPU time; event-loop active time beside it),
 //    the whole process's CPU per request (what bounds req/s on 2 cores shared
 //    with the load generator) and req/s; bare piscina running a
-//    trivial task shows the floor of any thread hop, and offload's inline mode
-//    the cost of the bridge alone.
+//    trivial task what a user would otherwise pick, a bare worker thread
+//    answering each request's id (no request, no response, a message each way
+//    per event-loop turn) the floor of any thread hop through MessagePorts,
+//    and offload's inline mode the cost of the bridge alone.
 // 3. A 100 MiB streamed response from the same module, inline vs offloaded:
 //    MiB/s and the server's peak RSS growth.
 // 4. Idle memory: a 2-thread pool vs a 2-process node:cluster.
@@ -25,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { Piscina } from 'piscina';
 import { createPool, offload } from '@unblock/worker-pool';
@@ -41,6 +44,14 @@ const MODULES = {
   piscinaTask: `export default function task() { const until = performance.now() + ${SPIN_MS}; while (performance.now() < until); return 'done'; }`,
   trivial: `export default function trivial(req, res) { res.setHeader('content-type', 'text/plain'); res.end('ok'); }`,
   piscinaTrivial: `export default function task() { return 'ok'; }`,
+  // The floor: a thread that answers each batch of request ids at once.
+  bareThread: `import { receiveMessageOnPort, workerData } from 'node:worker_threads';
+const { port } = workerData;
+port.on('message', (first) => {
+  const done = [];
+  for (let ids = first; ids !== undefined; ids = receiveMessageOnPort(port)?.message) done.push(...ids);
+  port.postMessage(done);
+});`,
   stream: `import { Readable } from 'node:stream';
 const CHUNK = Buffer.alloc(64 * 1024, 120);
 export default function stream(req, res) {
@@ -111,6 +122,8 @@ async function buildServer(role: string): Promise<RequestListener> {
         },
       });
     }
+    case 'trivial, bare worker threads':
+      return bareThreads(files.bareThread);
     case 'trivial offload':
     case 'idle pool': {
       const offloaded = offload(files.trivial, { pool: pool() });
@@ -129,6 +142,55 @@ async function buildServer(role: string): Promise<RequestListener> {
     default:
       throw new Error(`unknown role ${role}`);
   }
+}
+
+/**
+ * The cheapest hop to a thread and back that MessagePorts allow: each
+ * request's id goes to the thread with the fewest in flight, ids posted once
+ * per event-loop turn (as offload() posts its tasks), and the answer is
+ * written here. Nothing of the request or response crosses.
+ */
+function bareThreads(file: URL): Handler {
+  const threads = Array.from({ length: THREADS }, () => {
+    const { port1, port2 } = new MessageChannel();
+    new Worker(file, { workerData: { port: port2 }, transferList: [port2] });
+    return { port: port1, outbox: [] as number[], inFlight: 0 };
+  });
+  const waiting = new Map<number, Parameters<Handler>[1]>();
+  let lastId = 0;
+  let flushing = false;
+  for (const thread of threads) {
+    thread.port.on('message', (first: number[]) => {
+      for (let ids: number[] | undefined = first; ids !== undefined; ids = receiveMessageOnPort(thread.port)?.message as number[] | undefined) {
+        for (const id of ids) {
+          thread.inFlight--;
+          const res = waiting.get(id)!;
+          waiting.delete(id);
+          res.setHeader('content-type', 'text/plain');
+          res.end('ok');
+        }
+      }
+    });
+  }
+  const flush = () => {
+    flushing = false;
+    for (const thread of threads) {
+      if (thread.outbox.length === 0) continue;
+      thread.port.postMessage(thread.outbox);
+      thread.outbox = [];
+    }
+  };
+  return (_req, res) => {
+    const id = ++lastId;
+    waiting.set(id, res);
+    const thread = threads.reduce((best, each) => (each.inFlight < best.inFlight ? each : best));
+    thread.inFlight++;
+    thread.outbox.push(id);
+    if (!flushing) {
+      flushing = true;
+      setImmediate(flush);
+    }
+  };
 }
 
 /**
@@ -256,12 +318,12 @@ async function saturation(): Promise<void> {
 }
 
 /**
- * Rounds of the four servers in turn, each warmed up until V8 has compiled
+ * Rounds of the servers in turn, each warmed up until V8 has compiled
  * what it runs on every thread: on a shared 2-core machine the ratios of one
  * round swing with the neighbours' load, their median much less.
  */
 async function trivialHandler(): Promise<void> {
-  const roles = ['trivial inline', 'trivial offload', 'trivial, bare piscina', 'trivial bridge (inline: true)'];
+  const roles = ['trivial inline', 'trivial offload', 'trivial, bare piscina', 'trivial, bare worker threads', 'trivial bridge (inline: true)'];
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const runs = new Map<string, Record<string, number>[]>(roles.map((role) => [role, []]));
   for (let round = 0; round < rounds; round++) {
