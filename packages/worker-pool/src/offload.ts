@@ -29,10 +29,13 @@ import {
   ABORTED,
   ABORT_CREDIT,
   CREDIT,
+  RING_FREE,
   RING_OFFSET,
   RUNNING,
+  SLOTS_BYTES,
   STATE,
   THREAD,
+  WINDOW,
   headerEntries,
   internName,
   now,
@@ -166,8 +169,10 @@ function toModuleUrl(module: unknown): string {
 class Relay implements TaskListener {
   /** The task's id, given by the runner. */
   private id = 0;
-  /** CREDIT, STATE, THREAD and the response ring: taken once the request is accepted. */
+  /** CREDIT, STATE, THREAD and WINDOW: taken once the request is accepted. */
   private credit!: Int32Array;
+  /** The ring the worker's thread lent the response, with its first piece through one; given back on release(). */
+  private ring: SharedArrayBuffer | undefined;
   /** Carries a streamed request body to the handler. */
   private bodyPort: MessagePort | undefined;
   /** The response is over as far as this relay goes: completed, handed to next(err), destroyed or abandoned. */
@@ -344,6 +349,8 @@ class Relay implements TaskListener {
   }
 
   onMessage(message: WorkerMessage): void {
+    // Kept even when the response is over, so that release() gives it back.
+    if (message.type === 'data' && message.ring) this.ring = message.ring;
     if (this.ended) return;
     switch (message.type) {
       case 'data':
@@ -371,7 +378,7 @@ class Relay implements TaskListener {
     const { chunk, encoding, offset } = message;
     if (chunk !== undefined || offset !== undefined) {
       let data: Buffer | string;
-      if (offset !== undefined) data = Buffer.from(this.credit.buffer, RING_OFFSET + offset, message.size);
+      if (offset !== undefined) data = Buffer.from(this.ring!, RING_OFFSET + offset, message.size);
       else if (typeof chunk === 'string') data = chunk;
       else data = Buffer.from(chunk!.buffer, chunk!.byteOffset, chunk!.byteLength);
       if (message.end) {
@@ -462,13 +469,15 @@ class Relay implements TaskListener {
   }
 
   /**
-   * The request's SharedArrayBuffer is reused once the task is over (the
-   * handler's side no longer touches it) and the response closed (the socket
-   * no longer reads views of the ring: they go out, or are dropped with the
-   * connection, before 'close').
+   * The request's SharedArrayBuffer is reused, and the ring given back to
+   * its thread, once the task is over (the handler's side no longer touches
+   * them) and the response closed (the socket no longer reads views of the
+   * ring: they go out, or are dropped with the connection, before 'close').
    */
   private release(): void {
-    if (this.cleaned && this.closed) returnCredit(this.settings, this.credit);
+    if (!this.cleaned || !this.closed) return;
+    returnCredit(this.settings, this.credit);
+    if (this.ring) Atomics.store(new Int32Array(this.ring, 0, 1), 0, RING_FREE);
   }
 
   private onClose(): void {
@@ -543,21 +552,25 @@ class Relay implements TaskListener {
 
 const nativeWrite = ServerResponse.prototype.write;
 
-// Each request's SharedArrayBuffer is reused: allocating one (zeroed, a
-// whole ring) per request costs more than a trivial handler, and each one
-// alive slows every young-generation GC. Spares are kept up to a budget.
-const SPARE_BYTES = 16 * 1024 * 1024;
+// Each request's SharedArrayBuffer is reused: allocating one per request
+// costs the main thread more than reusing it, and each one alive slows every
+// young-generation GC. 16 bytes each: up to 1024 spares (the rings live in
+// the worker threads, see lendRing() in bridge.ts).
 const MAX_SPARES = 1024;
 
 function takeCredit(settings: Settings): Int32Array {
-  const credit = settings.spares.pop() ?? new Int32Array(new SharedArrayBuffer(RING_OFFSET + (settings.runner === inlineRunner ? 0 : settings.highWaterMark)));
+  let credit = settings.spares.pop();
+  if (!credit) {
+    credit = new Int32Array(new SharedArrayBuffer(SLOTS_BYTES));
+    credit[WINDOW] = settings.highWaterMark;
+  }
   Atomics.store(credit, STATE, RUNNING);
   Atomics.store(credit, THREAD, 0);
   return credit;
 }
 
 function returnCredit(settings: Settings, credit: Int32Array): void {
-  if (settings.spares.length < Math.min(MAX_SPARES, SPARE_BYTES / credit.buffer.byteLength)) settings.spares.push(credit);
+  if (settings.spares.length < MAX_SPARES) settings.spares.push(credit);
 }
 
 // Below this, copying is cheaper than detaching req.body from the main thread.

@@ -2,10 +2,13 @@
 // cloned, so the request head is serialized, the body is transferred (or
 // streamed over a MessagePort of its own), and the response comes back as
 // messages tagged with the request's id on its lane's port. The
-// response's bytes travel in a ring inside the request's SharedArrayBuffer,
-// paced by a credit counter in the same buffer: the worker copies each write
+// response's bytes travel in a ring, a SharedArrayBuffer that the worker's
+// thread lends the response with its first piece, paced by a credit counter
+// in the request's own small SharedArrayBuffer: the worker copies each write
 // into free ring space, the main thread writes views of the ring to the
-// socket and frees the space once the socket took it. No chunk allocates an
+// socket, frees the space once the socket took it, and gives the ring back
+// once the response closed. Most responses never need one: a small response
+// written at once rides with the task's result. No chunk allocates an
 // ArrayBuffer on either side: a per-chunk buffer crossing threads becomes
 // garbage that V8 only collects after tens of MiB of external memory piled
 // up (Node 24 let a 256 MiB response grow RSS by ~70 MiB that way). A
@@ -25,8 +28,15 @@ export const CREDIT = 0;
 export const STATE = 1;
 /** The threadId of the worker running the task (0 until it starts, and inline). */
 export const THREAD = 2;
-/** Where the response ring starts in the request's SharedArrayBuffer: after CREDIT, STATE and THREAD, 8-byte aligned. */
-export const RING_OFFSET = 16;
+/** The window (`highWaterMark` bytes): what CREDIT starts at, and the size of the response's ring. */
+export const WINDOW = 3;
+/** The request's SharedArrayBuffer: CREDIT, STATE, THREAD and WINDOW. */
+export const SLOTS_BYTES = 16;
+/** A ring's first Int32: lent to a response, or free for its thread to lend again. */
+export const RING_FREE = 0;
+export const RING_LENT = 1;
+/** Where a ring's bytes start in its SharedArrayBuffer: after its lent word, 8-byte aligned. */
+export const RING_OFFSET = 8;
 export const RUNNING = 0;
 /** The client is gone or the deadline passed: writes are dropped, req/res see 'aborted'/'close'. */
 export const ABORTED = 1;
@@ -70,10 +80,7 @@ export interface Task {
   bodyPort: MessagePort | null;
   /** `forward(req)`'s value, and a parsed (non-Buffer) `req.body`. */
   context: { forwarded: unknown; body: unknown } | null;
-  /**
-   * CREDIT, STATE and THREAD, then (in a worker) the response ring of
-   * `highWaterMark` bytes: CREDIT counts its free bytes.
-   */
+  /** CREDIT, STATE, THREAD and WINDOW: CREDIT counts the free bytes of the window. */
   credit: SharedArrayBuffer;
   /** `performance.timeOrigin + performance.now()` when the task was submitted: comparable across threads. */
   enqueuedAt: number;
@@ -124,6 +131,8 @@ export type WorkerMessage = { id: number } & (
       encoding?: BufferEncoding;
       /** Else the bytes are `size` bytes at this offset of the ring. */
       offset?: number;
+      /** With the first piece through a ring: the ring, lent until the main thread gives it back (see RING_FREE). */
+      ring?: SharedArrayBuffer;
       size: number;
       end: boolean;
       /** With the end: what the handler gave `res.addTrailers()`. */

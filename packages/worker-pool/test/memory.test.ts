@@ -67,6 +67,31 @@ describe('offload() memory with big bodies', () => {
     assert.ok(performance.now() - started >= (SIZE_MIB / 4) * 5);
   });
 
+  it('should hold no response window for the requests in flight that do not stream', async () => {
+    // Each request has a window of highWaterMark bytes; only a response
+    // written through a ring needs that memory, and rings belong to the
+    // threads. 64 requests at once with 16 MiB windows: a window each
+    // would be 1 GiB of SharedArrayBuffers on this thread.
+    const held = await serveChain(offload(fixture('response.mjs'), { pool, highWaterMark: '16mb' }));
+    try {
+      const baseline = process.memoryUsage().arrayBuffers;
+      let peak = baseline;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+      }, 2);
+      try {
+        const bodies = await Promise.all(Array.from({ length: 64 }, async () => (await fetch(`${held.url}/async`)).text()));
+        assert.deepEqual(new Set(bodies), new Set(['later']));
+      } finally {
+        clearInterval(sampler);
+      }
+      const growthMiB = (peak - baseline) / MIB;
+      assert.ok(growthMiB < 16, `ArrayBuffers grew ${growthMiB.toFixed(1)} MiB`);
+    } finally {
+      await held.close();
+    }
+  });
+
   // Reading an upload leaves garbage behind in any Node server: every socket
   // read is a fresh 64 KiB buffer, freed only by a later GC, so the RSS a big
   // upload adds depends on when V8 collects (a plain node:http server: 35 to

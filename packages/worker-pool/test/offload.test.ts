@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer, get as httpsGet } from 'node:https';
 import { connect, type AddressInfo } from 'node:net';
@@ -8,6 +8,22 @@ import { chain } from '@unblock/chain';
 import bodyParser from 'body-parser';
 import { createPool, detectKind, offload, type Pool } from '../src/index.js';
 import { fixture, json, serve, serveChain, timedGet, type Served } from './helpers.js';
+
+/** A GET whose client reads nothing for 50 ms, then everything. */
+function lateRead(url: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    request(url, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.pause();
+      setTimeout(() => res.resume(), 50);
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 const upstreamHeader = (_req: IncomingMessage, res: ServerResponse, next: () => void): void => {
   res.setHeader('X-Upstream', 'from main');
@@ -246,6 +262,23 @@ describe('offload(module, options)', () => {
         assert.equal(Buffer.byteLength(res.body), 8 * 1024 * 1024);
       } finally {
         await wrapped.close();
+      }
+    });
+
+    it('should keep streamed responses apart while their clients still read them, each in a ring of its own', async () => {
+      // More responses than threads, each larger than its window (the ring
+      // wraps), to clients that start reading late: a thread runs the next
+      // handler while the earlier responses still sit in their rings.
+      const small = await serveChain(offload(fixture('response.mjs'), { pool, highWaterMark: '256kb' }));
+      try {
+        const bytes = [1, 2, 3, 4, 5, 6];
+        const bodies = await Promise.all(bytes.map((byte) => lateRead(`${small.url}/pattern?mib=1&byte=${byte}`)));
+        for (const [i, body] of bodies.entries()) {
+          assert.equal(body.length, 1024 * 1024);
+          assert.equal(body.findIndex((value) => value !== bytes[i]), -1, `response ${i} has bytes of another`);
+        }
+      } finally {
+        await small.close();
       }
     });
 
