@@ -216,6 +216,8 @@ class Lane {
   #linger: NodeJS.Timeout | undefined;
   /** Given and not yet posted. */
   readonly #outbox: Entry[] = [];
+  /** Settles once the lane's piscina task ended and the pool has heard of it. */
+  readonly ended: Promise<void>;
 
   constructor(
     readonly pool: WorkerPool,
@@ -229,7 +231,7 @@ class Lane {
       // What else is queued is taken here, without an event and a callback each.
       for (let next = receiveMessageOnPort(port1); next; next = receiveMessageOnPort(port1)) pool.onLaneMessage(this, next.message as LaneMessage);
     });
-    piscina.run({ port: port2, nice }, { transferList: [port2] as never, signal: this.#abandon.signal }).then(
+    this.ended = piscina.run({ port: port2, nice }, { transferList: [port2] as never, signal: this.#abandon.signal }).then(
       () => pool.onLaneEnd(this, undefined),
       (err: unknown) => pool.onLaneEnd(this, err),
     );
@@ -590,6 +592,9 @@ class WorkerPool implements Pool, TaskRunner {
     this.#closing ??= (async () => {
       if (this.#pending > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
       for (const lane of [...this.#lanes]) lane.close();
+      // Each lane ends once its thread took the quit. piscina.close() may stop
+      // a thread whose task still runs, which would end its lane with an error.
+      await Promise.all([...this.#running].map((lane) => lane.ended));
       await this.#piscina.close();
     })();
     return this.#closing;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:net';
 import { chain } from '@unblock/chain';
-import { createPool, offload, type Pool, type PoolOptions } from '../src/index.js';
+import { WORKER_ERROR_WARNING_CODE, createPool, offload, type Pool, type PoolOptions } from '../src/index.js';
 import { collectReports, delay, fixture, json, serveChain, timedGet, waitForReport, type Served } from './helpers.js';
 
 describe('offload() when things go wrong', () => {
@@ -351,6 +351,33 @@ describe('offload() when things go wrong', () => {
         assert.equal(pool.stats().threads, 0);
       } finally {
         await served.close();
+      }
+    });
+
+    it('should stop its threads without reporting them as failed', async () => {
+      // Stopping a thread whose lane still runs would end the lane with an error.
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error & { code?: string }): void => {
+        if (warning.code === WORKER_ERROR_WARNING_CODE) warnings.push(warning);
+      };
+      process.on('warning', onWarning);
+      try {
+        for (let round = 0; round < 5; round++) {
+          const pool = createPool({ maxThreads: 2, minThreads: 2 });
+          const served = await serveChain(offload(fixture('slow.mjs'), { pool }));
+          try {
+            // Two at once: both threads take a lane.
+            await Promise.all([fetch(`${served.url}/?ms=30&id=a`), fetch(`${served.url}/?ms=30&id=b`)].map(async (res) => (await res).text()));
+            await pool.close();
+          } finally {
+            await served.close();
+          }
+        }
+        // Warnings are emitted on a later tick.
+        await delay(50);
+        assert.deepEqual(warnings.map((warning) => warning.message), []);
+      } finally {
+        process.off('warning', onWarning);
       }
     });
   });
