@@ -435,7 +435,8 @@ class Exchange {
     });
   }
 
-  private respond(): void {
+  /** The response is over: finished (see finishResponse()), destroyed or aborted. */
+  respond(): void {
     if (this.responded) return;
     this.responded = true;
     this.onResponded();
@@ -509,18 +510,21 @@ class Exchange {
     const req = new IncomingMessage(this.socket as never);
     req.method = head.method;
     req.url = head.url;
-    req.httpVersion = head.httpVersion;
-    const [major, minor] = head.httpVersion.split('.').map(Number);
-    req.httpVersionMajor = major ?? 1;
-    req.httpVersionMinor = minor ?? 1;
+    // "1.1" read without the arrays that split() and map() would make per request.
+    const version = head.httpVersion;
+    const dot = version.indexOf('.');
+    req.httpVersion = version;
+    req.httpVersionMajor = dot > 0 ? Number(version.slice(0, dot)) : 1;
+    req.httpVersionMinor = dot > 0 ? Number(version.slice(dot + 1)) : 1;
     // Names that crossed threads cost less as property keys once interned
     // (see internName()); inline, they are the request's own strings.
     if (!this.sink.inline) for (let i = 0; i < head.rawHeaders.length; i += 2) head.rawHeaders[i] = internName(head.rawHeaders[i]!);
     // What node's HTTP parser calls: fills rawHeaders, headers and headersDistinct.
     (req as unknown as { _addHeaderLines(lines: string[], n: number): void })._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
-    Object.assign(req, { originalUrl: head.originalUrl });
-    if (context?.forwarded !== undefined) Object.assign(req, { forwarded: context.forwarded });
-    if (context?.body !== undefined) Object.assign(req, { body: context.body });
+    const extra = req as IncomingMessage & { originalUrl?: string; forwarded?: unknown; body?: unknown };
+    extra.originalUrl = head.originalUrl;
+    if (context?.forwarded !== undefined) extra.forwarded = context.forwarded;
+    if (context?.body !== undefined) extra.body = context.body;
     if (bodyPort) {
       req._read = pullBody;
       (req as Bridged<IncomingMessage>)[EXCHANGE] = this;
@@ -529,7 +533,7 @@ class Exchange {
       if (body) {
         const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
         // As wait-for-body leaves it: in req.body, and readable once more.
-        if (bodyIsReqBody) Object.assign(req, { body: bytes });
+        if (bodyIsReqBody) extra.body = bytes;
         req.push(bytes);
       }
       req.push(null);
@@ -547,7 +551,6 @@ class Exchange {
     // through EXCHANGE (see BRIDGED_RESPONSE).
     Object.assign(res, BRIDGED_RESPONSE);
     (res as Bridged<ServerResponse>)[EXCHANGE] = this;
-    res.once('finish', () => this.respond());
     return res;
   }
 
@@ -674,6 +677,8 @@ const BRIDGED_RESPONSE = {
 /** After end(), as Node's response does it: 'prefinish', 'finish', then 'close'. */
 function finishResponse(res: ServerResponse): void {
   res.emit('prefinish');
+  // Ahead of the handler's own 'finish' listeners, as a listener of the exchange's own would be.
+  exchangeOf(res).respond();
   res.emit('finish');
   res.detachSocket(res.socket!);
   res.emit('close');

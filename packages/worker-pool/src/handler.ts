@@ -16,8 +16,11 @@ interface KoaLike {
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 const handlers = new Map<string, Promise<NodeHandler>>();
-/** Handlers done loading: a request for one of them starts without waiting for a promise. */
-const ready = new Map<string, NodeHandler>();
+/**
+ * Handlers done loading, by kind then module: a request for one of them
+ * starts without waiting for a promise, nor building a key of its own.
+ */
+const ready = new Map<HandlerKind, Map<string, NodeHandler>>();
 
 /**
  * The handler for `module`, imported and `init()`-ed once per thread: the
@@ -25,15 +28,18 @@ const ready = new Map<string, NodeHandler>();
  * cached, so a transient `init()` failure can recover on the next request.
  */
 export function loadHandler(module: string, kind: HandlerKind): NodeHandler | Promise<NodeHandler> {
-  const key = `${kind} ${module}`;
-  const loaded = ready.get(key);
+  const loaded = ready.get(kind)?.get(module);
   if (loaded) return loaded;
+  const key = `${kind} ${module}`;
   let handler = handlers.get(key);
   if (!handler) {
     handler = importModule(module).then((exports) => adapt(module, exports.default, kind));
     handlers.set(key, handler);
     handler.then(
-      (adapted) => ready.set(key, adapted),
+      (adapted) => {
+        if (!ready.has(kind)) ready.set(kind, new Map());
+        ready.get(kind)!.set(module, adapted);
+      },
       () => handlers.delete(key),
     );
   }
