@@ -8,11 +8,11 @@
 // 2. A trivial handler offloaded vs the same handler inline: main-thread CPU
 //    per request (the thread's CPU time; event-loop active time beside it),
 //    the whole process's CPU per request (what bounds req/s on 2 cores shared
-//    with the load generator) and req/s; bare piscina running a
-//    trivial task what a user would otherwise pick, a bare worker thread
-//    answering each request's id (no request, no response, a message each way
-//    per event-loop turn) the floor of any thread hop through MessagePorts,
-//    and offload's inline mode the cost of the bridge alone.
+//    with the load generator) and req/s. Bare piscina running a trivial task
+//    is what a user would otherwise pick; bare worker threads answering each
+//    request's id (no request, no response, a message each way per
+//    event-loop turn) are the floor of any thread hop through MessagePorts;
+//    offload's inline mode shows the cost of the bridge alone.
 // 3. A 100 MiB streamed response from the same module, inline vs offloaded:
 //    MiB/s and the server's peak RSS growth.
 // 4. Idle memory: a 2-thread pool vs a 2-process node:cluster.

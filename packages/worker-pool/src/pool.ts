@@ -90,7 +90,7 @@ const POOL_OPTIONS = ['maxThreads', 'minThreads', 'maxQueue', 'idleTimeout', 're
  * that finished its two slept until this thread had read their results and
  * posted more, while requests waited here; four deep, 8 connections keep
  * both threads fed (about a fifth more req/s, a sixth less CPU per request
- * on this thread and over all threads; 32 connections gained as much).
+ * on this thread and over all threads; a third more req/s at 32).
  * Eight deep gained nothing more at 8 connections and lost a third of the
  * req/s at 32, sixteen deep half.
  */
