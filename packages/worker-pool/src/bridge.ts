@@ -23,6 +23,7 @@ import {
   headerEntries,
   internName,
   now,
+  returnRing,
   serializeError,
   type BodyMessage,
   type DataMessage,
@@ -210,7 +211,7 @@ class ResponseSink {
 
   /** At the task's end: a ring taken for a piece that never went out (it failed on the way) is free again at once. */
   returnUnpostedRing(): void {
-    if (this.ring && !this.ringPosted) Atomics.store(new Int32Array(this.ring.buffer, 0, 1), 0, RING_FREE);
+    if (this.ring && !this.ringPosted) returnRing(this.ring.buffer as SharedArrayBuffer);
   }
 
   /** The handler went asynchronous: a held response cannot wait for the result any longer. */
@@ -273,7 +274,7 @@ class ResponseSink {
 
 /**
  * This thread's rings, by size, each lent to one response at a time: the
- * main thread gives one back (its first Int32 to RING_FREE) once the
+ * main thread gives one back (returnRing()) once the
  * response closed and its socket no longer reads it. Rings belong to the
  * thread, not to each request: a request that carried its own would cost a
  * window-sized SharedArrayBuffer (1 MiB by default) for every request in

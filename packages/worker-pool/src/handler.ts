@@ -37,8 +37,9 @@ export function loadHandler(module: string, kind: HandlerKind): NodeHandler | Pr
     handlers.set(key, handler);
     handler.then(
       (adapted) => {
-        if (!ready.has(kind)) ready.set(kind, new Map());
-        ready.get(kind)!.set(module, adapted);
+        let byModule = ready.get(kind);
+        if (!byModule) ready.set(kind, (byModule = new Map()));
+        byModule.set(module, adapted);
       },
       () => handlers.delete(key),
     );

@@ -29,7 +29,6 @@ import {
   ABORTED,
   ABORT_CREDIT,
   CREDIT,
-  RING_FREE,
   RING_OFFSET,
   RUNNING,
   SLOTS_BYTES,
@@ -39,6 +38,7 @@ import {
   headerEntries,
   internName,
   now,
+  returnRing,
   type BodyMessage,
   type HandlerKind,
   type ResponseHead,
@@ -477,7 +477,7 @@ class Relay implements TaskListener {
   private release(): void {
     if (!this.cleaned || !this.closed) return;
     returnCredit(this.settings, this.credit);
-    if (this.ring) Atomics.store(new Int32Array(this.ring, 0, 1), 0, RING_FREE);
+    if (this.ring) returnRing(this.ring);
   }
 
   private onClose(): void {

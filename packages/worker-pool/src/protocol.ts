@@ -37,6 +37,11 @@ export const RING_FREE = 0;
 export const RING_LENT = 1;
 /** Where a ring's bytes start in its SharedArrayBuffer: after its lent word, 8-byte aligned. */
 export const RING_OFFSET = 8;
+
+/** Gives a ring back to the thread that lent it: no one reads or writes it any more. */
+export function returnRing(ring: SharedArrayBuffer): void {
+  Atomics.store(new Int32Array(ring, 0, 1), 0, RING_FREE);
+}
 export const RUNNING = 0;
 /** The client is gone or the deadline passed: writes are dropped, req/res see 'aborted'/'close'. */
 export const ABORTED = 1;
@@ -131,7 +136,7 @@ export type WorkerMessage = { id: number } & (
       encoding?: BufferEncoding;
       /** Else the bytes are `size` bytes at this offset of the ring. */
       offset?: number;
-      /** With the first piece through a ring: the ring, lent until the main thread gives it back (see RING_FREE). */
+      /** With the first piece through a ring: the ring, lent until the main thread gives it back (see returnRing()). */
       ring?: SharedArrayBuffer;
       size: number;
       end: boolean;

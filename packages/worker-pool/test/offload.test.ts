@@ -272,7 +272,7 @@ describe('offload(module, options)', () => {
       const small = await serveChain(offload(fixture('response.mjs'), { pool, highWaterMark: '256kb' }));
       try {
         const bytes = [1, 2, 3, 4, 5, 6];
-        const bodies = await Promise.all(bytes.map((byte) => lateRead(`${small.url}/pattern?mib=1&byte=${byte}`)));
+        const bodies = await Promise.all(bytes.map((byte) => lateRead(`${small.url}/big?mib=1&byte=${byte}`)));
         for (const [i, body] of bodies.entries()) {
           assert.equal(body.length, 1024 * 1024);
           assert.equal(body.findIndex((value) => value !== bytes[i]), -1, `response ${i} has bytes of another`);
