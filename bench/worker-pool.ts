@@ -149,6 +149,13 @@ async function buildServer(role: string): Promise<RequestListener> {
  * request's id goes to the thread with the fewest in flight, ids posted once
  * per event-loop turn (as offload() posts its tasks), and the answer is
  * written here. Nothing of the request or response crosses.
+ *
+ * The waiting responses are kept by slot, as the pool keeps its requests: a
+ * Map gaining and losing an entry per request, once old, makes every
+ * young-generation collection keep the requests its discarded tables point
+ * at (measured here with `--trace-gc`: scavenges of 1.7 ms instead of 0.1,
+ * mark-compacts every quarter second, and a fifth fewer req/s as soon as the
+ * process had loaded a little more code, piscina or autocannon).
  */
 function bareThreads(file: URL): Handler {
   const threads = Array.from({ length: THREADS }, () => {
@@ -156,16 +163,17 @@ function bareThreads(file: URL): Handler {
     new Worker(file, { workerData: { port: port2 }, transferList: [port2] });
     return { port: port1, outbox: [] as number[], inFlight: 0 };
   });
-  const waiting = new Map<number, Parameters<Handler>[1]>();
-  let lastId = 0;
+  const waiting: (Parameters<Handler>[1] | undefined)[] = [];
+  const free: number[] = [];
   let flushing = false;
   for (const thread of threads) {
     thread.port.on('message', (first: number[]) => {
       for (let ids: number[] | undefined = first; ids !== undefined; ids = receiveMessageOnPort(thread.port)?.message as number[] | undefined) {
         for (const id of ids) {
           thread.inFlight--;
-          const res = waiting.get(id)!;
-          waiting.delete(id);
+          const res = waiting[id]!;
+          waiting[id] = undefined;
+          free.push(id);
           res.setHeader('content-type', 'text/plain');
           res.end('ok');
         }
@@ -181,8 +189,8 @@ function bareThreads(file: URL): Handler {
     }
   };
   return (_req, res) => {
-    const id = ++lastId;
-    waiting.set(id, res);
+    const id = free.pop() ?? waiting.length;
+    waiting[id] = res;
     const thread = threads.reduce((best, each) => (each.inFlight < best.inFlight ? each : best));
     thread.inFlight++;
     thread.outbox.push(id);
