@@ -46,12 +46,19 @@ export async function runTask(task: Task, post: Post, inline: boolean): Promise<
   const queueWait = Math.max(0, startedAt - task.enqueuedAt);
   const credit = new Int32Array(task.credit);
   // A worker claimed the task (THREAD) before this reads STATE.
-  if (Atomics.load(credit, STATE) === ABORTED) return { queueWait, runTime: 0 };
+  if (Atomics.load(credit, STATE) === ABORTED) return { queueWait, runTime: 0, loading: 0 };
   const sink = new ResponseSink(post, task.id, credit, inline, queueWait);
   let exchange: Exchange | undefined;
+  let loading = 0;
   try {
     const loaded = loadHandler(task.module, task.kind);
-    const handler = typeof loaded === 'function' ? loaded : await loaded;
+    let handler: NodeHandler;
+    if (typeof loaded === 'function') {
+      handler = loaded;
+    } else {
+      handler = await loaded;
+      loading = now() - startedAt;
+    }
     exchange = new Exchange(task, sink);
     watchForAborts(exchange);
     await exchange.run(handler);
@@ -62,7 +69,7 @@ export async function runTask(task: Task, post: Post, inline: boolean): Promise<
     sink.returnUnpostedRing();
     task.bodyPort?.close();
   }
-  const result: TaskResult = { queueWait, runTime: now() - startedAt };
+  const result: TaskResult = { queueWait, runTime: now() - startedAt, loading };
   if (sink.deferred) result.response = sink.deferred;
   return result;
 }

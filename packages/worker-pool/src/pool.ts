@@ -83,18 +83,33 @@ const WORKER_ENTRY = fileURLToPath(new URL('../dist/worker.js', import.meta.url)
 const POOL_OPTIONS = ['maxThreads', 'minThreads', 'maxQueue', 'idleTimeout', 'retryAfter', 'resourceLimits', 'nice'] as const;
 
 /**
- * Requests a lane may hold: the one its thread runs and three behind it,
- * which the thread then starts without a round trip through this thread.
- * Only requests that transfer nothing wait in a lane, so one can still be
- * taken back. Measured with a trivial handler, 2 threads: two deep, a thread
- * that finished its two slept until this thread had read their results and
- * posted more, while requests waited here; four deep, 8 connections keep
- * both threads fed (about a fifth more req/s, a sixth less CPU per request
- * on this thread and over all threads; a third more req/s at 32).
- * Eight deep gained nothing more at 8 connections and lost a third of the
- * req/s at 32, sixteen deep half.
+ * Requests a lane may hold while every lane is busy: the one its thread
+ * runs and three behind it, which the thread then starts without a round
+ * trip through this thread. Only requests that transfer nothing wait in a
+ * lane, so one can still be taken back. Measured with a trivial handler, 2
+ * threads: two deep, a thread that finished its two slept until this thread
+ * had read their results and posted more, while requests waited here; four
+ * deep, 8 connections keep both threads fed (about a fifth more req/s, a
+ * sixth less CPU per request on this thread and over all threads; a third
+ * more req/s at 32). Eight deep gained nothing more at 8 connections and
+ * lost a third of the req/s at 32, sixteen deep half.
  */
 const LANE_DEPTH = 4;
+/**
+ * A request goes to a thread that is already running rather than waking
+ * another while what its lane holds is expected to take less than this
+ * (the sum of their modules' mean run times, see #laneFor). A wake-up costs
+ * both threads more than a short handler runs: measured with a trivial
+ * handler on 2 threads, keeping it on one lane cut CPU per request on this
+ * thread by about a tenth and over all threads by a fifth. A request waits
+ * this long at most for the sake of it. A module not measured yet counts
+ * this much: nothing is put behind it.
+ */
+const BACKLOG_MS = 0.5;
+/** Requests a lane may hold for BACKLOG_MS's sake, however short they run: one message stays small. */
+const LANE_CAP = 32;
+/** Weight of each run time in a module's mean (see #runTimes): recent ones count most. */
+const RUN_TIME_WEIGHT = 0.1;
 /**
  * How long a lane with nothing to do stays open. Short: an open lane keeps
  * its thread busy for piscina (it neither retires nor lets the process exit),
@@ -102,10 +117,11 @@ const LANE_DEPTH = 4;
  */
 const LANE_LINGER_MS = 100;
 /**
- * How long a lane's running request may hold up the one waiting behind it
- * before a thread with room takes that one, ahead of newer requests (a slow
- * or stuck handler must not starve it). Long enough that a lane keeps what
- * it was given in the common case: a steal costs a message.
+ * How long a lane's running request may hold up the ones waiting behind it
+ * before they go to another thread, ahead of newer requests (a slow or
+ * stuck handler must not starve them, nor a short handler's module that ran
+ * long this once). Long enough that a lane keeps what it was given in the
+ * common case: a steal costs a message.
  */
 const LANE_PATIENCE_MS = 20;
 /**
@@ -141,6 +157,10 @@ interface Entry {
   /** CREDIT, STATE and THREAD of the request's SharedArrayBuffer. */
   slots: Int32Array;
   listener: TaskListener;
+  /** Its place in arrival order (ids are not: their slots are reused). */
+  arrival: number;
+  /** How long it is expected to run, ms: its module's mean run time when it arrived. */
+  expected: number;
   /** Its lane's thread died before starting it once already: a second time, it fails. */
   orphaned: boolean;
   /** Its end was handed to the listener; it stays until forget(), for messages its dead thread posted before. */
@@ -209,6 +229,8 @@ class Lane {
   readonly #abandon = new AbortController();
   /** In the order given; the first is running or about to. */
   readonly entries: Entry[] = [];
+  /** The sum of `entries`' expected run times, ms. */
+  backlog = 0;
   closed = false;
   /** When the first of `entries` last changed (performance.now()): since then its head runs, or the lane is idle. */
   since = 0;
@@ -242,6 +264,7 @@ class Lane {
     Atomics.store(entry.slots, THREAD, claim);
     if (this.entries.length === 0) this.since = performance.now();
     this.entries.push(entry);
+    this.backlog += entry.expected;
     if (this.#outbox.length === 0) this.pool.toFlush(this);
     this.#outbox.push(entry);
   }
@@ -264,6 +287,8 @@ class Lane {
   take(entry: Entry): void {
     const index = this.entries.indexOf(entry);
     this.entries.splice(index, 1);
+    // Reset when empty: sums and differences of fractions drift.
+    this.backlog = this.entries.length === 0 ? 0 : this.backlog - entry.expected;
     if (index === 0) this.since = performance.now();
     // Taken back before it was posted.
     const unposted = this.#outbox.indexOf(entry);
@@ -319,6 +344,12 @@ class WorkerPool implements Pool, TaskRunner {
   /** Each request from run() until forget(): where its response messages go. */
   readonly #requests = new RequestTable<Entry>();
   #lastClaim = 0;
+  /** Requests accepted so far: each one's `arrival`. */
+  #arrivals = 0;
+  /** Each module's mean run time, ms: how long a request to it is expected to keep its thread (see #laneFor). */
+  readonly #runTimes = new Map<string, number>();
+  /** While requests wait behind running ones by choice (see #laneFor): checks that none is held up there. */
+  #patrol: NodeJS.Timeout | undefined;
   /** Lanes with requests to post once this turn of the event loop has read every request that arrived. */
   readonly #toFlush: Lane[] = [];
   #closed = false;
@@ -375,7 +406,16 @@ class WorkerPool implements Pool, TaskRunner {
 
   run(task: Task, transferList: Transferable[], listener: TaskListener): number {
     this.#pending++;
-    const entry: Entry = { task, transferList, slots: new Int32Array(task.credit, 0, 3), listener, orphaned: false, settled: false };
+    const entry: Entry = {
+      task,
+      transferList,
+      slots: new Int32Array(task.credit, 0, 3),
+      listener,
+      arrival: ++this.#arrivals,
+      expected: this.#runTimes.get(task.module) ?? BACKLOG_MS,
+      orphaned: false,
+      settled: false,
+    };
     task.id = this.#requests.add(entry);
     this.#queue.push(entry);
     this.#dispatch();
@@ -393,7 +433,7 @@ class WorkerPool implements Pool, TaskRunner {
       if (Atomics.load(entry.slots, STATE) === ABORTED) {
         // Timed out or abandoned while it waited: settled without a thread.
         this.#queue.shift();
-        this.#settle(entry, { queueWait: now() - entry.task.enqueuedAt, runTime: 0 });
+        this.#settle(entry, { queueWait: now() - entry.task.enqueuedAt, runTime: 0, loading: 0 });
         continue;
       }
       const lane = this.#laneFor(entry);
@@ -403,20 +443,55 @@ class WorkerPool implements Pool, TaskRunner {
     }
   }
 
-  /** An idle lane, else a new one, else one with room for a request that can still be taken back. */
+  /**
+   * A running lane whose thread will reach the request soon (what it holds
+   * is expected to take less than BACKLOG_MS): the fullest such lane, so
+   * that the others drain and their threads sleep. Else an idle lane, else
+   * a new one, else one with room for a request that can still be taken
+   * back. Only a request that transfers nothing is put behind others: it can
+   * be taken back.
+   */
   #laneFor(entry: Entry): Lane | undefined {
-    let best: Lane | undefined;
-    for (const lane of this.#lanes) if (!best || lane.entries.length < best.entries.length) best = lane;
-    if (best?.entries.length === 0) return best;
-    if (this.#running.size < this.maxThreads) {
-      const lane = new Lane(this, this.#piscina, this.#nice);
-      this.#lanes.push(lane);
-      this.#running.add(lane);
-      return lane;
+    const movable = entry.transferList.length === 0;
+    const heldUp = performance.now() - LANE_PATIENCE_MS;
+    let soon: Lane | undefined;
+    let emptiest: Lane | undefined;
+    for (const lane of this.#lanes) {
+      const waiting = lane.entries.length;
+      if (!emptiest || waiting < emptiest.entries.length) emptiest = lane;
+      if (movable && waiting > 0 && waiting < LANE_CAP && lane.backlog < BACKLOG_MS && lane.since > heldUp && (!soon || waiting > soon.entries.length)) soon = lane;
     }
-    if (best && entry.transferList.length === 0 && best.entries.length < LANE_DEPTH) return best;
+    if (soon) {
+      this.#patrol ??= setTimeout(this.#onPatrol, LANE_PATIENCE_MS).unref();
+      return soon;
+    }
+    if (emptiest?.entries.length === 0) return emptiest;
+    if (this.#running.size < this.maxThreads) return this.#openLane();
+    if (emptiest && movable && emptiest.entries.length < LANE_DEPTH) return emptiest;
     return undefined;
   }
+
+  #openLane(): Lane {
+    const lane = new Lane(this, this.#piscina, this.#nice);
+    this.#lanes.push(lane);
+    this.#running.add(lane);
+    return lane;
+  }
+
+  /**
+   * Requests put behind a running one (see #laneFor) whose run turned out
+   * long: idle lanes, and new ones while threads are left, take them over.
+   * Each of those then takes the next one held up as it finishes one (see
+   * onLaneMessage).
+   */
+  readonly #onPatrol = (): void => {
+    this.#patrol = undefined;
+    for (let held = this.#takeable(undefined, true); held; held = this.#takeable(undefined, true)) {
+      const into = this.#lanes.find((lane) => lane.entries.length === 0) ?? (this.#running.size < this.maxThreads ? this.#openLane() : undefined);
+      if (!into || !this.#move(held, into)) break;
+    }
+    if (this.#lanes.some((lane) => lane.entries.length > 1)) this.#patrol = setTimeout(this.#onPatrol, LANE_PATIENCE_MS).unref();
+  };
 
   /**
    * Takes back the oldest request waiting in another lane that its thread has
@@ -426,23 +501,42 @@ class WorkerPool implements Pool, TaskRunner {
    * any still queued, so this keeps arrival order.
    */
   #steal(into: Lane, overdueOnly: boolean): void {
-    const overdue = performance.now() - LANE_PATIENCE_MS;
+    const found = this.#takeable(into, overdueOnly);
+    if (found) this.#move(found, into);
+  }
+
+  /**
+   * The oldest request waiting in a lane other than `except` that can be
+   * taken back: held up there for LANE_PATIENCE_MS, or (unless `heldOnly`)
+   * expected to wait BACKLOG_MS or more where it is. One that #laneFor put
+   * behind a running request stays until it is held up: moving it sooner
+   * would cost the wake-up it was put there to save.
+   */
+  #takeable(except: Lane | undefined, heldOnly: boolean): { lane: Lane; entry: Entry } | undefined {
+    const heldUp = performance.now() - LANE_PATIENCE_MS;
     let oldest: { lane: Lane; entry: Entry } | undefined;
     for (const lane of this.#lanes) {
-      if (lane === into || (overdueOnly && lane.since > overdue)) continue;
+      const held = lane.since <= heldUp;
+      if (lane === except || (heldOnly && !held)) continue;
+      // What runs before it there, expected.
+      let ahead = 0;
       for (const entry of lane.entries) {
-        if (entry.transferList.length === 0 && Atomics.load(entry.slots, THREAD) < 0 && (!oldest || entry.task.id < oldest.entry.task.id)) {
-          oldest = { lane, entry };
-        }
+        const soon = !held && lane.opened && ahead < BACKLOG_MS;
+        ahead += entry.expected;
+        if (soon || entry.transferList.length > 0 || Atomics.load(entry.slots, THREAD) >= 0 || (oldest && entry.arrival > oldest.entry.arrival)) continue;
+        oldest = { lane, entry };
       }
     }
-    if (!oldest) return;
-    const { lane, entry } = oldest;
+    return oldest;
+  }
+
+  /** Moves a request from its lane to another; fails when its thread claimed it in the meantime. */
+  #move({ lane, entry }: { lane: Lane; entry: Entry }, into: Lane): boolean {
     const claim = this.#nextClaim();
-    // Fails when its thread claimed it in the meantime.
-    if (Atomics.compareExchange(entry.slots, THREAD, entry.task.claim, claim) !== entry.task.claim) return;
+    if (Atomics.compareExchange(entry.slots, THREAD, entry.task.claim, claim) !== entry.task.claim) return false;
     lane.take(entry);
     into.give(entry, claim);
+    return true;
   }
 
   toFlush(lane: Lane): void {
@@ -484,6 +578,8 @@ class WorkerPool implements Pool, TaskRunner {
       this.#queueWait.record(toMicroseconds(result.queueWait));
       this.#runTime.record(toMicroseconds(result.runTime));
       this.#busyTime += result.runTime;
+      // A thread's first request to a module also loaded it: that is not how long the next one will run.
+      if (result.runTime > 0) this.#recordRunTime(entry.task.module, result.runTime - result.loading);
       this.#settle(entry, result);
     } else {
       this.#settle(entry, undefined, error);
@@ -491,6 +587,11 @@ class WorkerPool implements Pool, TaskRunner {
     if (!lane.closed) this.#steal(lane, true);
     this.#dispatch();
     if (lane.entries.length === 0 && !lane.closed) this.#steal(lane, false);
+  }
+
+  #recordRunTime(module: string, runTime: number): void {
+    const mean = this.#runTimes.get(module);
+    this.#runTimes.set(module, mean === undefined ? runTime : mean + (runTime - mean) * RUN_TIME_WEIGHT);
   }
 
   /** The lane's thread stopped: it was quit, or it died (crash, terminate(), resource limits). */
@@ -520,10 +621,10 @@ class WorkerPool implements Pool, TaskRunner {
   /**
    * Requests a lane held and no thread started: they keep their places, ahead
    * of everything queued (a lane holds only older requests), in arrival order
-   * (ids grow with it).
+   * (`arrival`).
    */
   #requeue(entries: Entry[]): void {
-    this.#queue.unshift(...entries.sort((a, b) => a.task.id - b.task.id));
+    this.#queue.unshift(...entries.sort((a, b) => a.arrival - b.arrival));
   }
 
   /**

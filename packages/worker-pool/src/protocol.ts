@@ -100,6 +100,8 @@ export interface Task {
 export interface TaskResult {
   queueWait: number;
   runTime: number;
+  /** The part of `runTime` spent loading the handler's module (and its `init`): its first request on a thread. */
+  loading: number;
   /**
    * The whole response, when the handler produced it in one `end()` during
    * its synchronous call: it rides with the result instead of costing a
@@ -216,6 +218,7 @@ export type WireSettled = [
   id: number,
   queueWait: number,
   runTime: number,
+  loading: number,
   response:
     | [
         status: number,
@@ -231,17 +234,17 @@ export type WireSettled = [
 ];
 
 export function toWireSettled(id: number, result: TaskResult | undefined, error?: SerializedError): WireSettled {
-  if (!result) return [id, 0, 0, null, error ?? null];
-  const { queueWait, runTime, response } = result;
-  if (!response) return [id, queueWait, runTime, null, null];
+  if (!result) return [id, 0, 0, 0, null, error ?? null];
+  const { queueWait, runTime, loading, response } = result;
+  if (!response) return [id, queueWait, runTime, loading, null, null];
   const { head, chunk, encoding, size, trailers } = response;
-  return [id, queueWait, runTime, [head.status, head.message, head.headers, chunk, encoding, size, trailers], null];
+  return [id, queueWait, runTime, loading, [head.status, head.message, head.headers, chunk, encoding, size, trailers], null];
 }
 
 export function fromWireSettled(wire: WireSettled): { id: number; result?: TaskResult; error?: SerializedError } {
-  const [id, queueWait, runTime, response, error] = wire;
+  const [id, queueWait, runTime, loading, response, error] = wire;
   if (error) return { id, error };
-  const result: TaskResult = { queueWait, runTime };
+  const result: TaskResult = { queueWait, runTime, loading };
   if (response) {
     const [status, message, headers, chunk, encoding, size, trailers] = response;
     result.response = { id, type: 'data', head: { status, message, headers, queueWait }, chunk, encoding, size, end: true };

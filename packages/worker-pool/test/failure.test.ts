@@ -329,6 +329,18 @@ describe('offload() when things go wrong', () => {
         assert.ok(finished.indexOf('held') < finished.indexOf('slow'), finished.join(' '));
         assert.ok(finished.indexOf('held') < finished.indexOf('newer3'), finished.join(' '));
       }));
+
+    it('should give a request put behind a quick handler that ran long this once to another thread', () =>
+      onSlowPool({ maxThreads: 2, minThreads: 2 }, async (get, finished) => {
+        // One at a time: measured quick, the handler's requests go to the thread already running one.
+        for (let i = 0; i < 40; i++) await get(`warm${i}`, 0);
+        const long = get('long', 600);
+        await delay(5);
+        // Put behind 'long' (expected quick), then taken over by the other thread once 'long' held it up.
+        const next = get('next', 0);
+        await Promise.all([long, next]);
+        assert.deepEqual(finished.slice(-2), ['next', 'long']);
+      }));
   });
 
   describe('pool.close()', () => {
