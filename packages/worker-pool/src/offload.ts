@@ -88,7 +88,7 @@ const OPTIONS = ['pool', 'timeout', 'kind', 'inline', 'abortGrace', 'highWaterMa
 /** Inline: the same task, run on this thread. No admission limit, and a timeout cannot stop running code. */
 const inlineRunner: TaskRunner = {
   admit: () => undefined,
-  run: (task, _transfer, listener) => {
+  run: (task, _slots, _transfer, listener) => {
     // No thread's messages to tell apart: they come straight to this listener.
     // Start on a later tick, as a worker would: never call back synchronously.
     Promise.resolve()
@@ -187,7 +187,8 @@ class Relay implements TaskListener {
   private owed = 0;
   /** Request body bytes posted and not yet consumed by the handler. */
   private unacknowledged = 0;
-  private streaming = false;
+  /** While the body streams to the handler: the listeners on req that post it. */
+  private bodyListeners: { data: (chunk: Buffer) => void; end: () => void } | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -268,7 +269,7 @@ class Relay implements TaskListener {
     res.once('close', () => this.onClose());
     if (settings.timeout > 0) this.timer = setTimeout(() => this.onTimeout(), settings.timeout);
     if (streamBody) this.streamBody();
-    this.id = settings.runner.run(task, transfer, this);
+    this.id = settings.runner.run(task, this.credit, transfer, this);
   }
 
   /**
@@ -308,12 +309,13 @@ class Relay implements TaskListener {
 
   private streamBody(): void {
     const { req } = this;
-    this.streaming = true;
-    req.on('data', this.onBodyData);
-    req.once('end', this.onBodyEnd);
+    // Made here, not with every relay: most requests stream no body.
+    this.bodyListeners = { data: (chunk) => this.onBodyData(chunk), end: () => this.onBodyEnd() };
+    req.on('data', this.bodyListeners.data);
+    req.once('end', this.bodyListeners.end);
   }
 
-  private readonly onBodyData = (chunk: Buffer): void => {
+  private onBodyData(chunk: Buffer): void {
     if (this.ended) return;
     // Cloned when the chunk fills most of its backing store (chunks read from
     // the socket do): the bytes are copied into the worker's heap and this
@@ -329,17 +331,18 @@ class Relay implements TaskListener {
     }
     this.unacknowledged += chunk.byteLength;
     if (this.unacknowledged >= this.settings.highWaterMark) this.req.pause();
-  };
+  }
 
-  private readonly onBodyEnd = (): void => {
+  private onBodyEnd(): void {
     if (!this.ended) this.post({ type: 'end' });
-  };
+  }
 
   private stopBody(): void {
-    if (!this.streaming) return;
-    this.streaming = false;
-    this.req.off('data', this.onBodyData);
-    this.req.off('end', this.onBodyEnd);
+    const listeners = this.bodyListeners;
+    if (!listeners) return;
+    this.bodyListeners = undefined;
+    this.req.off('data', listeners.data);
+    this.req.off('end', listeners.end);
     // Discard what the handler did not read, so the connection can be reused.
     if (!this.req.readableEnded) this.req.resume();
   }
