@@ -284,7 +284,7 @@ class Lane {
       for (const item of entry.transferList) transferList.push(item);
     }
     this.#outbox.length = 0;
-    const request: LaneRequest = { type: 'tasks', tasks };
+    const request: LaneRequest = tasks;
     this.port.postMessage(request, transferList as never);
   }
 
@@ -323,7 +323,7 @@ class Lane {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.#linger);
-    const request: LaneRequest = { type: 'quit' };
+    const request: LaneRequest = 'quit';
     this.port.postMessage(request);
     this.pool.onLaneClosed(this);
   }

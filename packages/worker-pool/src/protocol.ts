@@ -253,8 +253,8 @@ export function fromWireSettled(wire: WireSettled): { id: number; result?: TaskR
   return { id, result };
 }
 
-/** main → worker, on a lane's port */
-export type LaneRequest = { type: 'tasks'; tasks: WireTask[] } | { type: 'quit' };
+/** main → worker, on a lane's port: tasks (a bare array: an object's keys cost more to clone than its values), or the end of the lane. */
+export type LaneRequest = WireTask[] | 'quit';
 
 /** worker → main, on a lane's port: that the lane's thread took it, the handlers' messages, and the end of each task. */
 export type LaneMessage = LaneOpened | WorkerMessage | WireSettled;

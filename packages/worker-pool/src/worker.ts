@@ -35,12 +35,12 @@ export default function lane({ port, nice }: LaneInit): Promise<void> {
     port.on('message', (first: LaneRequest) => {
       // What else is queued is taken here, without an event and a callback each.
       for (let request: LaneRequest | undefined = first; request; request = receiveMessageOnPort(port)?.message as LaneRequest | undefined) {
-        if (request.type === 'quit') {
+        if (request === 'quit') {
           port.close();
           resolve();
           return;
         }
-        for (const wire of request.tasks) waiting.push(fromWire(wire));
+        for (const wire of request) waiting.push(fromWire(wire));
       }
       if (!running) void drain();
     });
