@@ -5,10 +5,11 @@
 //    piscina `pool.run()` per request, and offload(). The trivial route's p99
 //    shows whether the loop stays free; the blocking route's req/s whether
 //    the bridge costs throughput against bare piscina (same thread count).
-// 2. A trivial handler offloaded vs the same handler inline: main-thread CPU
-//    per request (the thread's CPU time; event-loop active time beside it),
-//    the whole process's CPU per request (what bounds req/s on 2 cores shared
-//    with the load generator) and req/s. Bare piscina running a trivial task
+// 2. A trivial handler offloaded vs the same handler inline, under 8
+//    connections and under 32: main-thread CPU per request (the thread's CPU
+//    time; event-loop active time beside it), the whole process's CPU per
+//    request (what bounds req/s on 2 cores shared with the load generator)
+//    and req/s. Bare piscina running a trivial task
 //    is what a user would otherwise pick; bare worker threads answering each
 //    request's id (no request, no response, a message each way per
 //    event-loop turn) are the floor of any thread hop through MessagePorts;
@@ -330,16 +331,21 @@ async function saturation(): Promise<void> {
  * what it runs on every thread: on a shared 2-core machine the ratios of one
  * round swing with the neighbours' load, their median much less.
  */
+/** 8 connections, and 32: how much batching the threads get depends on how many requests are in flight. */
 async function trivialHandler(): Promise<void> {
+  for (const connections of [8, 32]) await trivialRounds(connections);
+}
+
+async function trivialRounds(connections: number): Promise<void> {
   const roles = ['trivial inline', 'trivial offload', 'trivial, bare piscina', 'trivial, bare worker threads', 'trivial bridge (inline: true)'];
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const runs = new Map<string, Record<string, number>[]>(roles.map((role) => [role, []]));
   for (let round = 0; round < rounds; round++) {
     for (const role of roles) {
       const server = await start(role);
-      await load(server.url, 8, 3);
+      await load(server.url, connections, 3);
       const before = await ask(server, 'usage');
-      const result = await load(server.url, 8);
+      const result = await load(server.url, connections);
       const after = await ask(server, 'usage');
       await stopServer(server);
       const perRequest = (ms: number) => (ms * 1000) / result.requests.total;
@@ -363,7 +369,7 @@ async function trivialHandler(): Promise<void> {
     row['main CPU vs inline'] = median(own.map((run, i) => run['main-thread CPU µs/req']! / inline[i]!['main-thread CPU µs/req']!));
     return row;
   });
-  console.log(`\n### A trivial handler: inline vs offloaded (8 connections; ${rounds} rounds, median)\n`);
+  console.log(`\n### A trivial handler: inline vs offloaded (${connections} connections; ${rounds} rounds, median)\n`);
   printTable(rows);
 }
 
