@@ -450,12 +450,13 @@ class WorkerPool implements Pool, TaskRunner {
   }
 
   /**
-   * A running lane whose thread will reach the request soon (what it holds
-   * is expected to take less than BACKLOG_MS): the fullest such lane, so
-   * that the others drain and their threads sleep. Else an idle lane, else
-   * a new one, else one with room for a request that can still be taken
-   * back. Only a request that transfers nothing is put behind others: it can
-   * be taken back.
+   * A running lane (its thread took it and runs a request, for less than
+   * LANE_PATIENCE_MS so far) whose thread will reach the request soon (what
+   * it holds is expected to take less than BACKLOG_MS): the fullest such
+   * lane, so that the others drain and their threads sleep. Else an idle
+   * lane, else a new one, else one with room for a request that can still
+   * be taken back. Only a request that transfers nothing is put behind
+   * others: it can be taken back.
    */
   #laneFor(entry: Entry): Lane | undefined {
     const movable = entry.transferList.length === 0;
@@ -466,7 +467,7 @@ class WorkerPool implements Pool, TaskRunner {
     for (const lane of this.#lanes) {
       const waiting = lane.entries.length;
       if (!emptiest || waiting < emptiest.entries.length) emptiest = lane;
-      if (movable && waiting > 0 && waiting < LANE_CAP && lane.backlog < BACKLOG_MS && lane.since > (heldUp ??= performance.now() - LANE_PATIENCE_MS) && (!soon || waiting > soon.entries.length)) soon = lane;
+      if (movable && lane.opened && waiting > 0 && waiting < LANE_CAP && lane.backlog < BACKLOG_MS && lane.since > (heldUp ??= performance.now() - LANE_PATIENCE_MS) && (!soon || waiting > soon.entries.length)) soon = lane;
     }
     if (soon) {
       this.#patrol ??= setTimeout(this.#onPatrol, LANE_PATIENCE_MS).unref();
@@ -502,10 +503,10 @@ class WorkerPool implements Pool, TaskRunner {
 
   /**
    * Takes back the oldest request waiting in another lane that its thread has
-   * not started, and gives it to `into`. From any lane when `into` ran dry;
-   * when it only has room, from a lane whose running request has held the
-   * waiting one up for LANE_PATIENCE_MS. Lanes hold only requests older than
-   * any still queued, so this keeps arrival order.
+   * not started, and gives it to `into`: when `into` ran dry, any that
+   * #takeable allows; when it only has room, one that its lane's running
+   * request has held up for LANE_PATIENCE_MS. Lanes hold only requests older
+   * than any still queued, so this keeps arrival order.
    */
   #steal(into: Lane, overdueOnly: boolean): void {
     const found = this.#takeable(into, overdueOnly);
@@ -515,7 +516,8 @@ class WorkerPool implements Pool, TaskRunner {
   /**
    * The oldest request waiting in a lane other than `except` that can be
    * taken back: held up there for LANE_PATIENCE_MS, or (unless `heldOnly`)
-   * expected to wait BACKLOG_MS or more where it is. One that #laneFor put
+   * expected to wait BACKLOG_MS or more where it is, or waiting for a
+   * thread to take its lane. One that #laneFor put
    * behind a running request stays until it is held up: moving it sooner
    * would cost the wake-up it was put there to save.
    */
