@@ -488,14 +488,15 @@ class WorkerPool implements Pool, TaskRunner {
 
   /**
    * Requests put behind a running one (see #laneFor) whose run turned out
-   * long: idle lanes, and new ones while threads are left, take them over.
-   * Each of those then takes the next one held up as it finishes one (see
-   * onLaneMessage).
+   * long: idle lanes, and new ones while threads are left, take them over,
+   * oldest first, one each and the rest behind the last, so that requests
+   * that come later go behind them.
    */
   readonly #onPatrol = (): void => {
     this.#patrol = undefined;
+    let into: Lane | undefined;
     for (let held = this.#takeable(undefined, true); held; held = this.#takeable(undefined, true)) {
-      const into = this.#lanes.find((lane) => lane.entries.length === 0) ?? (this.#running.size < this.maxThreads ? this.#openLane() : undefined);
+      into = this.#lanes.find((lane) => lane.entries.length === 0) ?? (this.#running.size < this.maxThreads ? this.#openLane() : into);
       if (!into || !this.#move(held, into)) break;
     }
     if (this.#lanes.some((lane) => lane.entries.length > 1)) this.#patrol = setTimeout(this.#onPatrol, LANE_PATIENCE_MS).unref();
