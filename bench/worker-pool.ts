@@ -9,11 +9,11 @@
 //    connections and under 32: main-thread CPU per request (the thread's CPU
 //    time; event-loop active time beside it), the whole process's CPU per
 //    request (what bounds req/s on 2 cores shared with the load generator)
-//    and req/s. Bare piscina running a trivial task
-//    is what a user would otherwise pick; bare worker threads answering each
-//    request's id (no request, no response, a message each way per
-//    event-loop turn) are the floor of any thread hop through MessagePorts;
-//    offload's inline mode shows the cost of the bridge alone.
+//    and req/s. Bare piscina running a trivial task is what a user would
+//    otherwise pick; bare worker threads answering each request's id (no
+//    request, no response, a message each way per event-loop turn) are the
+//    floor of any thread hop through MessagePorts; offload's inline mode
+//    shows the cost of the bridge alone.
 // 3. A 100 MiB streamed response from the same module, inline vs offloaded:
 //    MiB/s and the server's peak RSS growth.
 // 4. Idle memory: a 2-thread pool vs a 2-process node:cluster.
@@ -335,16 +335,16 @@ async function saturation(): Promise<void> {
   printTable(rows);
 }
 
-/**
- * Rounds of the servers in turn, each warmed up until V8 has compiled
- * what it runs on every thread: on a shared 2-core machine the ratios of one
- * round swing with the neighbours' load, their median much less.
- */
 /** 8 connections, and 32: how much batching the threads get depends on how many requests are in flight. */
 async function trivialHandler(): Promise<void> {
   for (const connections of [8, 32]) await trivialRounds(connections);
 }
 
+/**
+ * Rounds of the servers in turn, each warmed up until V8 has compiled
+ * what it runs on every thread: on a shared 2-core machine the ratios of one
+ * round swing with the neighbours' load, their median much less.
+ */
 async function trivialRounds(connections: number): Promise<void> {
   const roles = ['trivial inline', 'trivial offload', 'trivial, bare piscina', 'trivial, bare worker threads', 'trivial bridge (inline: true)'];
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
