@@ -467,7 +467,10 @@ class WorkerPool implements Pool, TaskRunner {
     for (const lane of this.#lanes) {
       const waiting = lane.entries.length;
       if (!emptiest || waiting < emptiest.entries.length) emptiest = lane;
-      if (movable && lane.opened && waiting > 0 && waiting < LANE_CAP && lane.backlog < BACKLOG_MS && lane.since > (heldUp ??= performance.now() - LANE_PATIENCE_MS) && (!soon || waiting > soon.entries.length)) soon = lane;
+      // Not running, full, expected to stay busy, or no fuller than the one found.
+      if (!movable || !lane.opened || waiting === 0 || waiting >= LANE_CAP || lane.backlog >= BACKLOG_MS || (soon && waiting <= soon.entries.length)) continue;
+      // Nor held up by a run that turned out long.
+      if (lane.since > (heldUp ??= performance.now() - LANE_PATIENCE_MS)) soon = lane;
     }
     if (soon) {
       this.#patrol ??= setTimeout(this.#onPatrol, LANE_PATIENCE_MS).unref();
