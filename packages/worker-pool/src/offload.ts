@@ -4,6 +4,7 @@
 // response (after).
 import { existsSync } from 'node:fs';
 import { ServerResponse, type IncomingMessage } from 'node:http';
+import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
@@ -293,7 +294,7 @@ class Relay implements TaskListener {
     const parsedBody = current;
     // A request without Content-Length or Transfer-Encoding has no body, even
     // though its stream has not ended yet when middleware runs.
-    if (req.readableEnded || !typeis.hasBody(req) || req.headers['content-length'] === '0') {
+    if (req.readableEnded || !hasBody(req) || req.headers['content-length'] === '0') {
       return { body: null, bodyIsReqBody: false, streamBody: false, parsedBody };
     }
     if (req.complete) {
@@ -421,7 +422,8 @@ class Relay implements TaskListener {
       res.setHeader('Server-Timing', existing === undefined ? timing : `${[existing].flat().join(', ')}, ${timing}`);
     }
     res.statusCode = head.status;
-    if (head.message !== undefined) res.statusMessage = head.message;
+    // HTTP/2 has no reason phrase (Node warns when one is set).
+    if (head.message !== undefined && !isHttp2(this.req)) res.statusMessage = head.message;
   }
 
   /** For a wrapped write: credit comes back once it took the chunk (or, when it is buffering, on 'drain'). */
@@ -544,9 +546,15 @@ class Relay implements TaskListener {
   /**
    * After headers the status cannot change: what was written goes out, then
    * the connection closes without the last chunk, so the client sees a
-   * truncated, failed response rather than a complete-looking one.
+   * truncated, failed response rather than a complete-looking one. Over
+   * HTTP/2 the request's stream is reset instead: the connection carries
+   * other requests' streams.
    */
   private truncate(): void {
+    if (isHttp2(this.req)) {
+      (this.res as unknown as Http2ServerResponse).stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
     const socket = this.res.socket;
     if (socket && !socket.destroyed) socket.destroySoon();
     else this.res.destroy();
@@ -555,6 +563,20 @@ class Relay implements TaskListener {
 }
 
 const nativeWrite = ServerResponse.prototype.write;
+
+/** A request through node:http2's compatibility API (its req/res stand in for node:http's). */
+function isHttp2(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2;
+}
+
+/**
+ * Whether a body follows the request's head. HTTP/1 says so in its headers
+ * (Content-Length or Transfer-Encoding); an HTTP/2 request need not send
+ * either: its stream ended with the headers, or DATA frames follow.
+ */
+function hasBody(req: IncomingMessage): boolean {
+  return isHttp2(req) ? !(req as unknown as Http2ServerRequest).stream.endAfterHeaders : typeis.hasBody(req);
+}
 
 type Peer = Pick<RequestHead, 'remoteAddress' | 'remotePort' | 'remoteFamily' | 'localAddress' | 'localPort' | 'encrypted'>;
 const PEER = Symbol('unblock.peer');

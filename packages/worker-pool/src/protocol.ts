@@ -321,9 +321,14 @@ export function internName(name: string): string {
 const names = new Map<string, string>();
 const MAX_NAMES = 1024;
 
-/** A response's headers with their names as set (not lower-cased), repeated values as arrays. */
+/**
+ * A response's headers with their names as set (not lower-cased), repeated
+ * values as arrays. HTTP/2's compatibility response keeps no such names: there
+ * they are lower-cased, as HTTP/2 sends them anyway.
+ */
 export function headerEntries(res: ServerResponse): [string, HeaderValue][] {
   // getRawHeaderNames() exists since Node 15.13 but is missing from @types/node 20.
-  const names = (res as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames();
+  const raw = res as ServerResponse & { getRawHeaderNames?(): string[] };
+  const names = raw.getRawHeaderNames ? raw.getRawHeaderNames() : res.getHeaderNames();
   return names.map((name) => [name, res.getHeader(name) as HeaderValue]);
 }
