@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import createError from 'http-errors';
+import { listenHttp2 } from '../../../test/support/http2.js';
 import { errorHandler } from '../src/index.js';
 import { collecting, eventually } from './helpers.js';
-
-interface Outcome {
-  status: number | undefined;
-  body: string;
-  /** `end` for a complete response, else the error the client saw. */
-  ending: string;
-}
 
 describe('errorHandler(options) on the HTTP/2 compatibility API', () => {
   it('should render before headers and fail the stream after, with no HTTP/1 headers', async (t) => {
@@ -31,27 +23,15 @@ describe('errorHandler(options) on the HTTP/2 compatibility API', () => {
         }
       });
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const served = await listenHttp2(server);
     t.after(() => {
       process.off('warning', onWarning);
-      client.close();
-      server.close();
+      return served.close();
     });
-
-    const request = (path: string, body?: string) =>
-      new Promise<Outcome>((resolve) => {
-        const stream = client.request({ ':path': path, ':method': body === undefined ? 'GET' : 'POST' });
-        let status: number | undefined;
-        let text = '';
-        stream.on('response', (headers) => (status = headers[':status']));
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk: string) => (text += chunk));
-        stream.on('end', () => resolve({ status, body: text, ending: 'end' }));
-        stream.on('error', (err: NodeJS.ErrnoException) => resolve({ status, body: text, ending: err.code ?? 'error' }));
-        stream.end(body);
-      });
+    const request = async (path: string, body?: string) => {
+      const { status, body: text, ending } = await served.send({ ':path': path, ':method': body === undefined ? 'GET' : 'POST' }, body === undefined ? undefined : [body]);
+      return { status, body: text, ending };
+    };
 
     assert.deepEqual(await request('/big', 'x'.repeat(100_000)), { status: 413, body: '413 Payload Too Large\n', ending: 'end' });
     assert.deepEqual(await request('/late'), { status: 200, body: 'started', ending: 'ERR_HTTP2_STREAM_ERROR' });

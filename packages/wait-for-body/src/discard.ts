@@ -28,12 +28,15 @@ export function discardRest(req: IncomingMessage, res: ServerResponse, limits: D
     return;
   }
   const { declared, drainLimit, timeout, reusable } = limits;
-  if (!(reusable && declared !== null && declared <= drainLimit) && !res.headersSent) {
+  // Over HTTP/2 the connection carries other requests' streams: only this
+  // stream ends (Node would drop the header, with a warning).
+  if (!(reusable && declared !== null && declared <= drainLimit) && !res.headersSent && req.httpVersionMajor < 2) {
     res.setHeader('Connection', 'close');
   }
   let discarded = 0;
   const closeConnection = () => {
     stop();
+    // Over HTTP/2, req.socket stands for the request's stream: this resets the stream alone.
     req.socket.destroy();
   };
   const onData = (chunk: Buffer) => {

@@ -42,7 +42,7 @@ export interface WaitForBodyOptions {
   /**
    * After an error, at most this many further bytes of the upload are read
    * and thrown away, so that the connection can be kept alive; past it the
-   * connection is closed. Default `"10mb"`.
+   * connection is closed (over HTTP/2, the request's stream). Default `"10mb"`.
    */
   drainLimit?: number | string;
 }
@@ -133,5 +133,6 @@ function toTypeFilter(type: unknown): (req: IncomingMessage) => boolean {
     throw invalidOption(`type must be a media type such as "application/json", "json" or "text/*", a non-empty list of those, or a function; got ${JSON.stringify(type) ?? typeof type}`);
   }
   const list = [...(types as string[])];
-  return (req) => typeis(req, list) !== false;
+  // Its Content-Type alone: whether there is a body at all was decided before (typeis(req) asks HTTP/1's headers).
+  return (req) => typeis.is(req.headers['content-type'] ?? '', list) !== false;
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import typeis from 'type-is';
 import { BodyTooLargeError } from './errors.js';
 import { toSettings, type WaitForBodyOptions } from './options.js';
@@ -30,7 +31,7 @@ interface Marked {
 export function waitForBody(options: WaitForBodyOptions = {}): WaitForBodyMiddleware {
   const settings = toSettings(options);
   return function waitForBody(req, res, next) {
-    if (!typeis.hasBody(req) || !settings.accepts(req)) {
+    if (!hasBody(req) || !settings.accepts(req)) {
       next();
       return;
     }
@@ -60,4 +61,14 @@ export function waitForBody(options: WaitForBodyOptions = {}): WaitForBodyMiddle
       next();
     });
   };
+}
+
+/**
+ * Whether a body follows the request's head. HTTP/1 says so in its headers
+ * (Content-Length or Transfer-Encoding); an HTTP/2 request (node:http2's
+ * compatibility API) need not send either: its stream ended with the
+ * headers, or DATA frames follow.
+ */
+function hasBody(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2 ? !(req as unknown as Http2ServerRequest).stream.endAfterHeaders : typeis.hasBody(req);
 }

@@ -2,68 +2,21 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import http2, { type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
+import { listenHttp2, type Http2Listening } from '../../../test/support/http2.js';
 import { createPool, offload, type OffloadMiddleware, type Pool } from '../src/index.js';
 import { fixture, renderError } from './helpers.js';
 
-interface Outcome {
-  status: number | undefined;
-  headers: IncomingHttpHeaders;
-  body: string;
-  /** `end` for a complete response, else the error the client saw. */
-  ending: string;
-}
-
-/**
- * One request on the session. A body given as several parts is sent as
- * separate DATA frames, 20 ms apart, with no Content-Length unless the
- * headers carry one.
- */
-function send(client: ClientHttp2Session, headers: OutgoingHttpHeaders, parts?: string[]): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const stream = client.request(headers, { endStream: parts === undefined });
-    let response: IncomingHttpHeaders = {};
-    let body = '';
-    stream.on('response', (received) => (response = received));
-    const status = () => response[':status'] as number | undefined;
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => (body += chunk));
-    stream.on('end', () => resolve({ status: status(), headers: response, body, ending: 'end' }));
-    stream.on('error', (err: NodeJS.ErrnoException) => resolve({ status: status(), headers: response, body, ending: err.code ?? 'error' }));
-    if (parts === undefined) return;
-    const next = (i: number): void => {
-      if (i === parts.length - 1) stream.end(parts[i]);
-      else {
-        stream.write(parts[i]);
-        setTimeout(() => next(i + 1), 20);
-      }
-    };
-    next(0);
-  });
-}
-
-/** Serves `middleware` (errors rendered as JSON) on node:http2's compatibility API; a client session to it. */
-async function serveHttp2(server: Http2Server, middleware: OffloadMiddleware, secure = false) {
+/** Serves `middleware` on node:http2's compatibility API, behind one that sets a header, errors rendered as JSON. */
+function serveHttp2(server: Http2Server | Http2SecureServer, middleware: OffloadMiddleware, secure = false): Promise<Http2Listening> {
   server.on('request', (req, res) => {
     const request = req as unknown as IncomingMessage;
     const response = res as unknown as ServerResponse;
     response.setHeader('X-Upstream', 'from main');
     middleware(request, response, (err) => renderError(err, request, response, () => {}));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const client = http2.connect(`${secure ? 'https' : 'http'}://127.0.0.1:${port}`, secure ? { ca: readFileSync(fixture('tls-cert.pem')) } : {});
-  return {
-    client,
-    send: (headers: OutgoingHttpHeaders, parts?: string[]) => send(client, headers, parts),
-    close: async () => {
-      client.close();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  return listenHttp2(server, secure ? { ca: readFileSync(fixture('tls-cert.pem')) } : undefined);
 }
 
 describe('offload() on the HTTP/2 compatibility API', () => {
@@ -81,9 +34,9 @@ describe('offload() on the HTTP/2 compatibility API', () => {
 
   for (const inline of [false, true]) {
     describe(inline ? 'inline' : 'on the pool', () => {
-      let echo: Awaited<ReturnType<typeof serveHttp2>>;
-      let responses: Awaited<ReturnType<typeof serveHttp2>>;
-      let failures: Awaited<ReturnType<typeof serveHttp2>>;
+      let echo: Http2Listening;
+      let responses: Http2Listening;
+      let failures: Http2Listening;
       before(async () => {
         const options = inline ? { inline } : { pool };
         echo = await serveHttp2(http2.createServer(), offload(fixture('echo.mjs'), options));
