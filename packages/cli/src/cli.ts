@@ -6,6 +6,7 @@ import { formatError } from './format.js';
 import { createLogger } from './log.js';
 import type { Overrides } from './options.js';
 import { EXIT, runPrimary } from './primary.js';
+import { readTls } from './server.js';
 
 export const USAGE = `Usage:
   unblock serve [config] [--port N] [--host ADDRESS] [--workers N|auto] [--threads N]
@@ -20,8 +21,8 @@ serve   runs the config's servers; the flags override the config
           --threads        maxThreads of every worker pool
         SIGTERM/SIGINT: finish in-flight requests, close pools, exit 0 (twice: force)
         SIGHUP: reload code and config with a rolling restart
-check   validates the config, builds its chain without listening, prints it
-        as a tree; exit code 0 when valid, 1 when not`;
+check   validates the config, builds its chain and reads its TLS files
+        without listening, prints it as a tree; exit code 0 when valid, 1 when not`;
 
 export interface ParsedCommand {
   command: 'serve' | 'check' | 'help' | 'version';
@@ -108,6 +109,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function check(file: string | undefined): Promise<number> {
   const path = findConfig(file);
   const config = await loadConfig(path);
+  for (const server of config.servers) if (server.tls) readTls({ path: server.path, tls: server.tls });
   const built = await build(config);
   await built.close();
   process.stdout.write(`${path}: valid\n${formatTree(config)}\n`);

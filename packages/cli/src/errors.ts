@@ -25,3 +25,15 @@ export class StartError extends Error {
     this.name = 'StartError';
   }
 }
+
+/** A server's TLS files cannot be read or do not fit together (a key that is not the certificate's, a wrong passphrase). Exit code 1. */
+export class TlsError extends Error {
+  readonly code = 'UNBLOCK_ERR_CLI_TLS';
+  readonly status = 500;
+  readonly statusCode = 500;
+  readonly expose = false;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TlsError';
+  }
+}

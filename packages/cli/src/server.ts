@@ -1,10 +1,14 @@
-// One configured server on node:http: safe timeouts, the health endpoint,
-// request lines, and a drain that loses no request.
+// One configured server on node:http (node:https with `tls`): safe timeouts,
+// the health endpoint, request lines, and a drain that loses no request.
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { Server as NetServer } from 'node:net';
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
-import type { PoolStats, ServerConfig } from '@unblock/config';
+import type { PoolStats, ServerConfig, TlsConfig } from '@unblock/config';
+import { TlsError } from './errors.js';
 import { accessLogFormat, createLogger } from './log.js';
 
 export interface ServeOptions {
@@ -15,7 +19,7 @@ export interface ServeOptions {
 }
 
 export interface RunningServer {
-  readonly server: Server;
+  readonly server: Server | HttpsServer;
   readonly config: ServerConfig;
   listen(): Promise<AddressInfo>;
   /**
@@ -59,34 +63,33 @@ export function serve({ config, handler, poolHealth }: ServeOptions): RunningSer
   const format = accessLogFormat(config.accessLog);
   const log = format === undefined ? undefined : createLogger(format, format === 'json' ? { server: config.name, pid: process.pid } : {});
 
-  const server = createServer(
-    {
-      headersTimeout: config.headersTimeout,
-      requestTimeout: config.requestTimeout,
-      keepAliveTimeout: config.keepAliveTimeout,
-      // Node checks the two timeouts above only this often (30 s by
-      // default), which would let a slow client hold a socket far longer.
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, config.headersTimeout / 2)),
-    },
-    (req, res) => {
-      active.add(res);
-      // Once draining, every response tells the client to open its next
-      // request elsewhere, so no request is sent on a closing connection.
-      if (draining) res.setHeader('connection', 'close');
-      const start = performance.now();
-      res.once('close', () => {
-        active.delete(res);
-        if (log !== undefined) logRequest(log, req, res, performance.now() - start);
-      });
-      if (config.health !== undefined && isHealthRequest(req, config.health)) {
-        health(res, draining, started, poolHealth());
-        return;
-      }
-      handler(req, res);
-    },
-  );
-  // Every socket, upgraded ones included (http stops tracking those), so that
-  // the end of a drain leaves nothing open.
+  const options = {
+    headersTimeout: config.headersTimeout,
+    requestTimeout: config.requestTimeout,
+    keepAliveTimeout: config.keepAliveTimeout,
+    // Node checks the two timeouts above only this often (30 s by
+    // default), which would let a slow client hold a socket far longer.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, config.headersTimeout / 2)),
+  };
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    active.add(res);
+    // Once draining, every response tells the client to open its next
+    // request elsewhere, so no request is sent on a closing connection.
+    if (draining) res.setHeader('connection', 'close');
+    const start = performance.now();
+    res.once('close', () => {
+      active.delete(res);
+      if (log !== undefined) logRequest(log, req, res, performance.now() - start);
+    });
+    if (config.health !== undefined && isHealthRequest(req, config.health)) {
+      health(res, draining, started, poolHealth());
+      return;
+    }
+    handler(req, res);
+  };
+  const server = config.tls ? createHttpsServer({ ...options, ...readTls({ path: config.path, tls: config.tls }) }, listener) : createServer(options, listener);
+  // Every socket (the TCP ones, under TLS), upgraded ones included (http
+  // stops tracking those), so that the end of a drain leaves nothing open.
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -127,6 +130,33 @@ export function serve({ config, handler, poolHealth }: ServeOptions): RunningSer
       return cut;
     },
   };
+}
+
+/**
+ * A server's key and certificates, read from their files now: each worker
+ * reads them when it starts, so a reload (SIGHUP) serves renewed ones. A
+ * file that cannot be read, a key that is not the certificate's or a wrong
+ * passphrase throws here, naming the setting, before the server listens (and
+ * in `unblock check`), not at the first connection.
+ */
+export function readTls(config: Pick<ServerConfig, 'path'> & { tls: TlsConfig }): SecureContextOptions {
+  const { tls, path } = config;
+  const read = (key: 'key' | 'cert' | 'ca', file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new TlsError(`${path}.tls.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+    }
+  };
+  const options: SecureContextOptions = { key: read('key', tls.key), cert: read('cert', tls.cert) };
+  if (tls.ca !== undefined) options.ca = read('ca', tls.ca);
+  if (tls.passphrase !== undefined) options.passphrase = tls.passphrase;
+  try {
+    createSecureContext(options);
+  } catch (err) {
+    throw new TlsError(`${path}.tls: ${(err as Error).message}`, { cause: err });
+  }
+  return options;
 }
 
 function isHealthRequest(req: IncomingMessage, path: string): boolean {

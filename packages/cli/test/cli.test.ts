@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { connect as connectTls } from 'node:tls';
 import { describe, it } from 'node:test';
 import { Agent, fetch } from 'undici';
 import { parseCommandLine } from '../src/index.js';
@@ -368,3 +369,69 @@ chain:
     assert.match(r.stderr(), /--threads: this config has no worker pool/);
   });
 });
+
+/** The fixture key and certificate named `pair` ("first" or "renewed"), copied into `dir` as tls-key.pem and tls-cert.pem. */
+function installCertificate(dir: string, pair: string): void {
+  for (const part of ['key', 'cert']) copyFileSync(new URL(`./fixtures/tls-${pair}-${part}.pem`, import.meta.url), join(dir, `tls-${part}.pem`));
+}
+
+const trusted = ['first', 'renewed'].map((pair) => readFileSync(new URL(`./fixtures/tls-${pair}-cert.pem`, import.meta.url)));
+
+/** The common name of the certificate the server at `url` presents to a new connection. */
+function servedCertificate(url: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connectTls({ host: hostname, port: Number(port), ca: trusted }, () => {
+      resolve(String(socket.getPeerCertificate().subject.CN));
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('unblock serve: TLS', { timeout: 180_000 }, () => {
+  const TLS_APP = 'server: { port: 0, keepAliveTimeout: 1s, shutdownTimeout: 5s, tls: { key: ./tls-key.pem, cert: ./tls-cert.pem } }\nchain:\n  - app: ./app.js\n';
+
+  it('should serve HTTPS and, after SIGHUP, the certificate renewed on disk', async () => {
+    const dir = project(TLS_APP);
+    installCertificate(dir, 'first');
+    const checked = run(['check'], dir);
+    assert.equal(await checked.exited(), 0, checked.stderr());
+    assert.match(checked.stdout(), /^server https:\/\/127\.0\.0\.1:0$/m);
+
+    const r = run(['serve'], dir);
+    const url = await listening(r);
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const agent = new Agent({ connect: { ca: trusted } });
+    const res = await fetch(`${url}/pid`, { dispatcher: agent });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^\d+ v1$/);
+    await agent.close();
+    assert.equal(await servedCertificate(url), 'unblock test first');
+
+    installCertificate(dir, 'renewed');
+    r.child.kill('SIGHUP');
+    await r.waitFor((e) => e.msg === 'reload: done', 15_000);
+    // The old worker stops accepting connections once it is told to drain, just after.
+    const deadline = Date.now() + 5_000;
+    while ((await servedCertificate(url)) !== 'unblock test renewed' && Date.now() < deadline) await sleep(50);
+    assert.equal(await servedCertificate(url), 'unblock test renewed');
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(), 0);
+  });
+
+  it('should refuse a key that is not the certificate\'s, and a file it cannot read, naming the setting', async () => {
+    const mismatched = project(TLS_APP);
+    installCertificate(mismatched, 'first');
+    copyFileSync(new URL('./fixtures/tls-renewed-key.pem', import.meta.url), join(mismatched, 'tls-key.pem'));
+    const checked = run(['check'], mismatched);
+    assert.equal(await checked.exited(), 1);
+    assert.match(checked.stderr(), /server\.tls: .*key values mismatch.*\[UNBLOCK_ERR_CLI_TLS\]/);
+
+    const missing = project(TLS_APP);
+    const served = run(['serve'], missing);
+    assert.equal(await served.exited(), 1);
+    assert.match(served.stderr(), /failed to start: server\.tls\.key: cannot read .*tls-key\.pem \(ENOENT\)/);
+  });
+});
+

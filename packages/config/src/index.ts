@@ -5,6 +5,6 @@ export { DEFAULT_CONFIG_NAMES, findConfig, loadConfig, readConfigFile } from './
 export { composeSchema, stepNames } from './schema.js';
 export { builtinSteps } from './steps.js';
 export { formatAddress, formatTree } from './tree.js';
-export type { AccessLog, JsonSchema, LoadedConfig, LoadOptions, ServerConfig, Step, StepContext, StepDefinition, StepResult, ValidateOptions } from './types.js';
+export type { AccessLog, JsonSchema, LoadedConfig, LoadOptions, ServerConfig, Step, StepContext, StepDefinition, StepResult, TlsConfig, ValidateOptions } from './types.js';
 export { parseDuration, parseSize } from './units.js';
 export { validateConfig } from './validate.js';

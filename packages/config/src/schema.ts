@@ -22,6 +22,18 @@ const listenerProperties: Record<string, JsonSchema> = {
     default: false,
   },
   blockingThreshold: durationSchema('Log every middleware that holds the event loop at least this long (e.g. "20ms"). Default: off.'),
+  tls: {
+    description: 'Serve HTTPS with these PEM files (paths relative to the config file), read by every worker as it starts, so that a reload picks up renewed certificates. In "server" with several servers: the default of each. Default: plain HTTP.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['key', 'cert'],
+    properties: {
+      key: { description: 'The private key (PEM).', type: 'string', minLength: 1 },
+      cert: { description: 'The certificate chain (PEM): the server certificate first, then its intermediates.', type: 'string', minLength: 1 },
+      ca: { description: 'Certificates to trust instead of the system list (PEM), for client certificates. Default: none.', type: 'string', minLength: 1 },
+      passphrase: { description: 'The passphrase of an encrypted key: better ${VARIABLE} than written in the file.', type: 'string' },
+    },
+  },
 };
 
 const serverOnlyProperties: Record<string, JsonSchema> = {

@@ -15,9 +15,9 @@ export function formatTree(config: LoadedConfig, { cwd = process.cwd() }: { cwd?
   return lines.join('\n');
 }
 
-/** `http://127.0.0.1:3000`, with brackets for IPv6. */
-export function formatAddress(server: Pick<ServerConfig, 'host' | 'port'>): string {
-  return `http://${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
+/** `http://127.0.0.1:3000` (`https:` with `tls`), with brackets for IPv6. */
+export function formatAddress(server: Pick<ServerConfig, 'host' | 'port'> & Partial<Pick<ServerConfig, 'tls'>>): string {
+  return `${server.tls ? 'https' : 'http'}://${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
 }
 
 function addSteps(lines: string[], steps: readonly Step[], indent: string, config: LoadedConfig, cwd: string): void {

@@ -21,6 +21,14 @@ export interface ValidateOptions {
 /** How a server writes one line per request. */
 export type AccessLog = false | 'human' | 'json' | 'auto';
 
+/** A server's TLS files (absolute paths) and the key's passphrase. */
+export interface TlsConfig {
+  key: string;
+  cert: string;
+  ca: string | undefined;
+  passphrase: string | undefined;
+}
+
 /** One server of a config, with its settings resolved to numbers and defaults filled in. */
 export interface ServerConfig {
   /** `servers[].name`, else `"server"`, `"server-2"` … */
@@ -38,6 +46,8 @@ export interface ServerConfig {
   accessLog: AccessLog;
   /** Report middleware that hold the event loop at least this many ms; `undefined`: off. */
   blockingThreshold: number | undefined;
+  /** HTTPS: the PEM files, as absolute paths; `undefined`: plain HTTP. */
+  tls: TlsConfig | undefined;
   /** Where this server is in the config, for messages (`server`, `servers[1]`). */
   path: string;
   chain: Step[];

@@ -10,7 +10,7 @@ import { joinPath } from './env.js';
 import { ConfigValidationError, type ConfigIssue } from './errors.js';
 import { composeSchema, stepNames, STRUCTURAL_STEPS } from './schema.js';
 import { builtinSteps } from './steps.js';
-import type { AccessLog, JsonSchema, LoadedConfig, ServerConfig, Step, ValidateOptions } from './types.js';
+import type { AccessLog, JsonSchema, LoadedConfig, ServerConfig, Step, TlsConfig, ValidateOptions } from './types.js';
 import { parseDuration } from './units.js';
 
 const SCHEMA_ID = 'unblock-config';
@@ -51,17 +51,18 @@ export function validateConfig(value: unknown, options: ValidateOptions = {}): L
     issues.push({ path: '', message: hasChain ? 'has both "chain" and "servers": give one chain, or several servers each with its own chain' : 'has no "chain" (or "servers")', expected: 'chain or servers' });
   }
 
+  const dir = options.dir ?? (options.file ? resolve(options.file, '..') : process.cwd());
   const pools = collectPools(config, issues);
   const server = isObject(config.server) ? config.server : {};
   const servers: ServerConfig[] = [];
   if (hasChain && !hasServers) {
-    servers.push(resolveServer(server, {}, 'server', 'server', walkChain(config.chain, 'chain', pools, issues)));
+    servers.push(resolveServer(server, {}, 'server', 'server', walkChain(config.chain, 'chain', pools, issues), dir));
   } else if (Array.isArray(config.servers)) {
     config.servers.forEach((entry, i) => {
       const path = `servers[${i}]`;
       if (!isObject(entry)) return;
       const name = typeof entry.name === 'string' ? entry.name : i === 0 ? 'server' : `server-${i + 1}`;
-      servers.push(resolveServer(server, entry, name, path, walkChain(entry.chain, `${path}.chain`, pools, issues)));
+      servers.push(resolveServer(server, entry, name, path, walkChain(entry.chain, `${path}.chain`, pools, issues), dir));
     });
     checkAddresses(servers, issues);
   }
@@ -78,7 +79,7 @@ export function validateConfig(value: unknown, options: ValidateOptions = {}): L
   if (issues.length > 0) throw new ConfigValidationError(dedupe(issues), options.file);
   return {
     file: options.file,
-    dir: options.dir ?? (options.file ? resolve(options.file, '..') : process.cwd()),
+    dir,
     workers: server.workers === 'auto' ? 'auto' : typeof server.workers === 'number' ? server.workers : 1,
     shutdownTimeout: parseDuration(server.shutdownTimeout ?? '10s') ?? 10_000,
     pools: Object.fromEntries([...pools].map(([name, poolOptions]) => [name, poolOptions])),
@@ -104,7 +105,7 @@ function usesDefaultPool(steps: readonly Step[]): boolean {
   );
 }
 
-function resolveServer(defaults: Record<string, unknown>, entry: Record<string, unknown>, name: string, path: string, chain: Step[]): ServerConfig {
+function resolveServer(defaults: Record<string, unknown>, entry: Record<string, unknown>, name: string, path: string, chain: Step[], dir: string): ServerConfig {
   const setting = (key: string) => (entry[key] !== undefined ? entry[key] : defaults[key]);
   const duration = (key: string, fallback: number) => parseDuration(setting(key)) ?? fallback;
   const health = setting('health');
@@ -120,9 +121,17 @@ function resolveServer(defaults: Record<string, unknown>, entry: Record<string, 
     health: typeof health === 'string' ? health : undefined,
     accessLog: (accessLog === true ? 'auto' : accessLog === 'human' || accessLog === 'json' ? accessLog : false) as AccessLog,
     blockingThreshold: blockingThreshold === undefined ? undefined : parseDuration(blockingThreshold),
+    tls: resolveTls(setting('tls'), dir),
     path,
     chain,
   };
+}
+
+/** The schema checked its shape: the files' paths resolved against the config's folder. */
+function resolveTls(tls: unknown, dir: string): TlsConfig | undefined {
+  if (!isObject(tls)) return undefined;
+  const file = (value: unknown) => (typeof value === 'string' ? resolve(dir, value) : undefined);
+  return { key: file(tls.key) ?? '', cert: file(tls.cert) ?? '', ca: file(tls.ca), passphrase: typeof tls.passphrase === 'string' ? tls.passphrase : undefined };
 }
 
 function checkAddresses(servers: ServerConfig[], issues: ConfigIssue[]): void {

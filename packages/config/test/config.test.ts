@@ -312,6 +312,27 @@ describe('validateConfig(value)', () => {
     assert.equal(config.shutdownTimeout, 3000);
   });
 
+  it('should resolve TLS files against the config folder, and let servers inherit or replace them', () => {
+    const config = validateConfig(
+      {
+        server: { tls: { key: 'certs/key.pem', cert: '/etc/ssl/cert.pem', passphrase: 'secret' } },
+        servers: [{ port: 1, chain: [] }, { port: 2, tls: { key: 'admin.key', cert: 'admin.crt', ca: 'clients.pem' }, chain: [] }],
+      },
+      { dir: fixtures },
+    );
+    assert.deepEqual(config.servers[0]!.tls, { key: join(fixtures, 'certs/key.pem'), cert: '/etc/ssl/cert.pem', ca: undefined, passphrase: 'secret' });
+    assert.deepEqual(config.servers[1]!.tls, { key: join(fixtures, 'admin.key'), cert: join(fixtures, 'admin.crt'), ca: join(fixtures, 'clients.pem'), passphrase: undefined });
+    assert.equal(validateConfig({ chain: [] }).servers[0]!.tls, undefined);
+  });
+
+  it('should refuse TLS settings without a key and certificate, or with unknown keys', () => {
+    const [missing] = issuesOf({ server: { tls: { key: 'key.pem' } }, chain: [] });
+    assert.deepEqual([missing!.path, missing!.message], ['server.tls', 'missing required option "cert"']);
+    const [unknown] = issuesOf({ server: { tls: { key: 'k.pem', cert: 'c.pem', pfx: 'x.pfx' } }, chain: [] });
+    assert.equal(unknown!.path, 'server.tls.pfx');
+    assert.equal(issuesOf({ server: { tls: true }, chain: [] })[0]!.path, 'server.tls');
+  });
+
   it('should read accessLog: true as "auto"', () => {
     assert.equal(validateConfig({ server: { accessLog: true }, chain: [] }).servers[0]!.accessLog, 'auto');
     assert.equal(validateConfig({ server: { accessLog: 'json' }, chain: [] }).servers[0]!.accessLog, 'json');
