@@ -14,12 +14,17 @@ export class UsageError extends TypeError {
   }
 }
 
-/** A worker process failed before all its servers listened (a module that throws on import, a port in use). Exit code 1. */
-export class StartError extends Error {
-  readonly code = 'UNBLOCK_ERR_CLI_START';
+/** The command's own failures at run time: the operator's business, never exposed. */
+abstract class CommandError extends Error {
+  abstract readonly code: string;
   readonly status = 500;
   readonly statusCode = 500;
   readonly expose = false;
+}
+
+/** A worker process failed before all its servers listened (a module that throws on import, a port in use). Exit code 1. */
+export class StartError extends CommandError {
+  readonly code = 'UNBLOCK_ERR_CLI_START';
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'StartError';
@@ -27,11 +32,8 @@ export class StartError extends Error {
 }
 
 /** A server's TLS files cannot be read or do not fit together (a key that is not the certificate's, a wrong passphrase). Exit code 1. */
-export class TlsError extends Error {
+export class TlsError extends CommandError {
   readonly code = 'UNBLOCK_ERR_CLI_TLS';
-  readonly status = 500;
-  readonly statusCode = 500;
-  readonly expose = false;
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'TlsError';
