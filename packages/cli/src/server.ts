@@ -141,7 +141,7 @@ export function serve({ config, handler, poolHealth }: ServeOptions): RunningSer
  */
 export function readTls(config: Pick<ServerConfig, 'path'> & { tls: TlsConfig }): SecureContextOptions {
   const { tls, path } = config;
-  const read = (key: 'key' | 'cert' | 'ca', file: string) => {
+  const read = (key: 'key' | 'cert', file: string) => {
     try {
       return readFileSync(file);
     } catch (err) {
@@ -149,7 +149,6 @@ export function readTls(config: Pick<ServerConfig, 'path'> & { tls: TlsConfig })
     }
   };
   const options: SecureContextOptions = { key: read('key', tls.key), cert: read('cert', tls.cert) };
-  if (tls.ca !== undefined) options.ca = read('ca', tls.ca);
   if (tls.passphrase !== undefined) options.passphrase = tls.passphrase;
   try {
     createSecureContext(options);

@@ -30,7 +30,6 @@ const listenerProperties: Record<string, JsonSchema> = {
     properties: {
       key: { description: 'The private key (PEM).', type: 'string', minLength: 1 },
       cert: { description: 'The certificate chain (PEM): the server certificate first, then its intermediates.', type: 'string', minLength: 1 },
-      ca: { description: 'Certificates to trust instead of the system list (PEM), for client certificates. Default: none.', type: 'string', minLength: 1 },
       passphrase: { description: 'The passphrase of an encrypted key: better ${VARIABLE} than written in the file.', type: 'string' },
     },
   },

@@ -25,7 +25,6 @@ export type AccessLog = false | 'human' | 'json' | 'auto';
 export interface TlsConfig {
   key: string;
   cert: string;
-  ca: string | undefined;
   passphrase: string | undefined;
 }
 

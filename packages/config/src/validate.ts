@@ -131,7 +131,7 @@ function resolveServer(defaults: Record<string, unknown>, entry: Record<string, 
 function resolveTls(tls: unknown, dir: string): TlsConfig | undefined {
   if (!isObject(tls)) return undefined;
   const file = (value: unknown) => (typeof value === 'string' ? resolve(dir, value) : undefined);
-  return { key: file(tls.key) ?? '', cert: file(tls.cert) ?? '', ca: file(tls.ca), passphrase: typeof tls.passphrase === 'string' ? tls.passphrase : undefined };
+  return { key: file(tls.key) ?? '', cert: file(tls.cert) ?? '', passphrase: typeof tls.passphrase === 'string' ? tls.passphrase : undefined };
 }
 
 function checkAddresses(servers: ServerConfig[], issues: ConfigIssue[]): void {

@@ -316,12 +316,12 @@ describe('validateConfig(value)', () => {
     const config = validateConfig(
       {
         server: { tls: { key: 'certs/key.pem', cert: '/etc/ssl/cert.pem', passphrase: 'secret' } },
-        servers: [{ port: 1, chain: [] }, { port: 2, tls: { key: 'admin.key', cert: 'admin.crt', ca: 'clients.pem' }, chain: [] }],
+        servers: [{ port: 1, chain: [] }, { port: 2, tls: { key: 'admin.key', cert: 'admin.crt' }, chain: [] }],
       },
       { dir: fixtures },
     );
-    assert.deepEqual(config.servers[0]!.tls, { key: join(fixtures, 'certs/key.pem'), cert: '/etc/ssl/cert.pem', ca: undefined, passphrase: 'secret' });
-    assert.deepEqual(config.servers[1]!.tls, { key: join(fixtures, 'admin.key'), cert: join(fixtures, 'admin.crt'), ca: join(fixtures, 'clients.pem'), passphrase: undefined });
+    assert.deepEqual(config.servers[0]!.tls, { key: join(fixtures, 'certs/key.pem'), cert: '/etc/ssl/cert.pem', passphrase: 'secret' });
+    assert.deepEqual(config.servers[1]!.tls, { key: join(fixtures, 'admin.key'), cert: join(fixtures, 'admin.crt'), passphrase: undefined });
     assert.equal(validateConfig({ chain: [] }).servers[0]!.tls, undefined);
   });
 
