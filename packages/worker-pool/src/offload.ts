@@ -292,8 +292,8 @@ class Relay implements TaskListener {
     }
     // A parsed body (body-parser's JSON, say) is cloned as it is; its stream is spent.
     const parsedBody = current;
-    // A request without Content-Length or Transfer-Encoding has no body, even
-    // though its stream has not ended yet when middleware runs.
+    // A request that announced no body (see hasBody()) has none, even though
+    // its stream has not ended yet when middleware runs.
     if (req.readableEnded || !hasBody(req) || req.headers['content-length'] === '0') {
       return { body: null, bodyIsReqBody: false, streamBody: false, parsedBody };
     }
