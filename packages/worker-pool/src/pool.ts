@@ -512,8 +512,8 @@ class WorkerPool implements Pool, TaskRunner {
    * request has held up for LANE_PATIENCE_MS. Lanes hold only requests older
    * than any still queued, so this keeps arrival order.
    */
-  #steal(into: Lane, overdueOnly: boolean): void {
-    const found = this.#takeable(into, overdueOnly);
+  #steal(into: Lane, heldOnly: boolean): void {
+    const found = this.#takeable(into, heldOnly);
     if (found) this.#move(found, into);
   }
 
@@ -521,9 +521,9 @@ class WorkerPool implements Pool, TaskRunner {
    * The oldest request waiting in a lane other than `except` that can be
    * taken back: held up there for LANE_PATIENCE_MS, or (unless `heldOnly`)
    * expected to wait BACKLOG_MS or more where it is, or waiting for a
-   * thread to take its lane. One that #laneFor put
-   * behind a running request stays until it is held up: moving it sooner
-   * would cost the wake-up it was put there to save.
+   * thread to take its lane. One that #laneFor put behind a running request
+   * stays until it is held up: moving it sooner would cost the wake-up it
+   * was put there to save.
    */
   #takeable(except: Lane | undefined, heldOnly: boolean): { lane: Lane; entry: Entry } | undefined {
     let heldUp: number | undefined;
