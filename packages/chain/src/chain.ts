@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import { createServer, Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import finalhandler from 'finalhandler';
-import { BLOCKING_WARNING_CODE, EmptyRejectionError, ErrorAfterNextError, NextCalledTwiceError, invalidArgument } from './errors.js';
-import { matchRoute, normalizeRoute } from './mount.js';
+import { AmbiguousPathError, BLOCKING_WARNING_CODE, EmptyRejectionError, ErrorAfterNextError, NextCalledTwiceError, invalidArgument } from './errors.js';
+import { matchRoute, mountPath, resolvePath, routeUnits } from './mount.js';
 import type { BlockingInfo, Chain, ChainItem, ChainOptions, Layer, MiddlewareItem, Next } from './types.js';
 
 interface ChainLayer extends Layer {
@@ -68,12 +68,14 @@ const chainPrototype: object = Object.create(Function.prototype, {
   ...Object.getOwnPropertyDescriptors(EventEmitter.prototype),
   ...Object.getOwnPropertyDescriptors({
     use(this: AnyChain, ...args: unknown[]) {
-      const route = typeof args[0] === 'string' ? normalizeRoute(args.shift() as string) : [];
-      const path = route.length === 0 ? '/' : `/${decodeUnits(route.slice(1))}`;
+      const path = typeof args[0] === 'string' ? mountPath(args.shift() as string) : '';
+      const units = routeUnits(path);
+      // As given, not as matched: Connect reports `/Admin` for `use('/Admin')`.
+      const route = path || '/';
       for (const item of (args as unknown[]).flat(Infinity)) {
         // As in Connect, a mounted chain knows where it is mounted.
-        if (isChain(item)) item.route = path;
-        this[internals].stack.push(toLayer(item, route, path));
+        if (isChain(item)) item.route = route;
+        this[internals].stack.push(toLayer(item, units, route));
       }
       return this;
     },
@@ -125,10 +127,18 @@ class Dispatch {
   private readonly stack: readonly ChainLayer[];
   private readonly threshold: number | undefined;
   private index = 0;
-  // The mount prefix taken off req.url for the current layer, put back on next().
+  // How req.url was changed for the current layer's mount, to be undone on
+  // next(): the URL before and the one given inside, and for a URL the layer
+  // replaced, the mount prefix to put in front of it.
+  private urlBefore: string | undefined = undefined;
+  private urlInside = '';
   private removed = '';
   private protohost = '';
   private slashAdded = false;
+  // The resolved path of the last req.url a mount missed, so that the other
+  // mounts a request passes do not resolve it again.
+  private resolvedUrl: string | undefined = undefined;
+  private resolvedPath: string | null = null;
   // A trampoline: next() called while a layer is still running only records
   // that the loop should go on, so 10,000 synchronous middleware use no stack
   // and each layer's synchronous time is its own.
@@ -156,7 +166,15 @@ class Dispatch {
         return;
       }
       if (layer.isErrorMiddleware !== Boolean(err)) continue;
-      if (layer.units.length > 0 && !this.enterMount(layer)) continue;
+      if (layer.units.length > 0) {
+        const entered = this.enterMount(layer);
+        if (entered === null) {
+          // Refused as if the item had called next(err); an error already on its way goes on instead.
+          err ||= new AmbiguousPathError(layer.name);
+          continue;
+        }
+        if (!entered) continue;
+      }
 
       let called = false;
       const next: Next = (e) => {
@@ -206,32 +224,52 @@ class Dispatch {
     }
   }
 
-  private enterMount(layer: ChainLayer): boolean {
+  /** Whether the request is inside the layer's mount (and req.url set for it); null when its path is ambiguous. */
+  private enterMount(layer: ChainLayer): boolean | null {
     const { req } = this;
     const url = req.url ?? '/';
     const protohost = protohostOf(url);
-    const length = matchRoute(url.slice(protohost.length, pathnameEnd(url, protohost.length)), layer.units);
-    if (length < 0) return false;
+    const end = pathnameEnd(url, protohost.length);
+    // The path as sent, and failing that as a decoding handler resolves it
+    // (see mount.ts). Inside, req.url is the rest of the path that matched,
+    // so a handler there resolves it to what the mount saw.
+    let path = url.slice(protohost.length, end);
+    let length = matchRoute(path, layer.units);
+    if (length < 0) {
+      if (url !== this.resolvedUrl) {
+        this.resolvedUrl = url;
+        this.resolvedPath = resolvePath(path);
+      }
+      if (this.resolvedPath === null) return null;
+      if (this.resolvedPath === path) return false;
+      length = matchRoute(this.resolvedPath, layer.units);
+      if (length < 0) return false;
+      path = this.resolvedPath;
+    }
+    this.urlBefore = url;
     this.protohost = protohost;
-    this.removed = url.slice(protohost.length, protohost.length + length);
-    req.url = protohost + url.slice(protohost.length + length);
-    if (protohost === '' && req.url[0] !== '/') {
-      req.url = `/${req.url}`;
+    this.removed = path.slice(0, length);
+    let inside = path.slice(length) + url.slice(end);
+    if (protohost === '' && inside[0] !== '/') {
+      inside = `/${inside}`;
       this.slashAdded = true;
     }
+    req.url = this.urlInside = protohost + inside;
     return true;
   }
 
   private restoreUrl(): void {
+    if (this.urlBefore === undefined) return;
     const { req } = this;
-    if (this.slashAdded) {
-      req.url = req.url!.slice(1);
-      this.slashAdded = false;
+    if (req.url === this.urlInside) {
+      req.url = this.urlBefore;
+    } else {
+      // The layer set a URL of its own: keep it, under the mount, as Connect does.
+      const url = this.slashAdded ? req.url!.slice(1) : req.url!;
+      req.url = this.protohost + this.removed + url.slice(this.protohost.length);
     }
-    if (this.removed !== '') {
-      req.url = this.protohost + this.removed + req.url!.slice(this.protohost.length);
-      this.removed = '';
-    }
+    this.urlBefore = undefined;
+    this.slashAdded = false;
   }
 }
 
@@ -296,14 +334,6 @@ function pathnameEnd(url: string, from: number): number {
     if (c === 0x3f /* ? */ || c === 0x23 /* # */) return i;
   }
   return url.length;
-}
-
-function decodeUnits(units: readonly string[]): string {
-  try {
-    return decodeURIComponent(units.join(''));
-  } catch {
-    return units.join('');
-  }
 }
 
 function isOptions(value: unknown): boolean {

@@ -1,12 +1,12 @@
 // Errors follow the http-errors convention (status, statusCode, expose) with
 // a stable `code`, so any error handler renders them. See README, Errors.
 
-/** What every error of the chain carries: a stable code, a 500 status, and the middleware at fault. */
+/** What every error of the chain carries: a stable code, a status (500 unless said), and the middleware at fault. */
 export abstract class ChainError extends Error {
   abstract readonly code: string;
-  readonly status = 500;
-  readonly statusCode = 500;
-  readonly expose = false;
+  readonly status: number = 500;
+  readonly statusCode: number = 500;
+  readonly expose: boolean = false;
   constructor(
     readonly middleware: string,
     message: string,
@@ -41,6 +41,22 @@ export class ErrorAfterNextError extends ChainError {
   readonly code = 'UNBLOCK_ERR_CHAIN_ERROR_AFTER_NEXT';
   constructor(middleware: string, cause: unknown) {
     super(middleware, `middleware "${middleware}" failed after it had called next(): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/**
+ * The request path has dot segments together with `//`, `%2F`, `\` or `%5C`,
+ * which servers resolve in different ways, and a mount it does not match as
+ * sent cannot tell whether it is inside: the request is refused with 400.
+ */
+export class AmbiguousPathError extends ChainError {
+  readonly code = 'UNBLOCK_ERR_CHAIN_AMBIGUOUS_PATH';
+  override readonly status = 400;
+  override readonly statusCode = 400;
+  // A client error, with a message that holds nothing of the request: safe to show (http-errors' rule for 4xx).
+  override readonly expose = true;
+  constructor(middleware: string) {
+    super(middleware, 'the request path has dot segments together with //, %2F, \\ or %5C, which servers resolve in different ways');
   }
 }
 

@@ -43,7 +43,7 @@ export interface BlockingInfo {
   name: string;
   /** Its position in the chain's stack. */
   index: number;
-  /** The path it is mounted on (`"/"` when not mounted). */
+  /** The path it is mounted on, as given to `use()` (`"/"` when not mounted). */
   route: string;
   method: string;
   /** `req.originalUrl`: the URL as the client sent it. */
@@ -71,7 +71,7 @@ export interface ChainOptions<Req extends IncomingMessage = IncomingMessage, Res
 
 /** One entry of a chain's stack. */
 export interface Layer {
-  /** The mount path, `"/"` when not mounted. */
+  /** The mount path as given to `use()`, without a trailing slash; `"/"` when not mounted. */
   readonly route: string;
   readonly handle: (...args: never[]) => unknown;
   /** Four parameters: called only while an error is being handled. */
@@ -106,7 +106,7 @@ export interface Chain<Req extends IncomingMessage = IncomingMessage, Res extend
   listen(port?: number, listeningListener?: () => void): Server;
   listen(path: string, listeningListener?: () => void): Server;
   listen(options: ListenOptions, listeningListener?: () => void): Server;
-  /** Where this chain is mounted when used inside another Connect-style app. */
+  /** Where this chain is mounted when used inside another Connect-style app, as given to `use()`. */
   route: string;
   readonly stack: readonly Layer[];
 

@@ -34,6 +34,18 @@ describe('chain({ blockingThreshold })', () => {
     assert.ok(report!.duration >= 40, `duration ${report!.duration} covers the 40 ms spin`);
   });
 
+  it('should report the mount path as given to use(), whatever case the request has', async (t) => {
+    const routes: string[] = [];
+    const app = chain({ blockingThreshold: 10 }).use('/Reports/Yearly', function renderYear(_req: IncomingMessage, res: ServerResponse) {
+      spin(20);
+      res.end('year');
+    });
+    app.on('blocking', (info) => routes.push(info.route));
+    const { url } = await serve(t, app);
+    assert.equal(await (await fetch(`${url}/reports/YEARLY/2026`)).text(), 'year');
+    assert.deepEqual(routes, ['/Reports/Yearly']);
+  });
+
   it('should time each middleware on its own, not the ones after it', async (t) => {
     const names: string[] = [];
     const app = chain(

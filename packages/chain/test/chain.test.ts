@@ -80,7 +80,7 @@ describe('chain(...items)', () => {
       app.stack.map(({ name, route, isErrorMiddleware }) => ({ name, route, isErrorMiddleware })),
       [
         { name: 'named', route: '/', isErrorMiddleware: false },
-        { name: 'anonymous', route: '/admin', isErrorMiddleware: true },
+        { name: 'anonymous', route: '/Admin', isErrorMiddleware: true },
       ],
     );
   });

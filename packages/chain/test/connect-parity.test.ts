@@ -48,4 +48,21 @@ describe('chain() in place of connect()', () => {
       }
     }
   });
+
+  it('should report mount paths as Connect does', () => {
+    for (const make of [connect, chain] as unknown as (() => App & { route: string; stack: { route: string }[] })[]) {
+      const app = make();
+      const users = make();
+      const menu = make();
+      app.use('/Admin/Users', users);
+      app.use('/caf%C3%A9', menu);
+      app.use('/café', (_req: IncomingMessage, _res: ServerResponse, next: Next) => next());
+      assert.deepEqual([users.route, menu.route], ['/Admin/Users', '/caf%C3%A9'], make.name);
+      assert.deepEqual(
+        app.stack.map((layer) => layer.route),
+        ['/Admin/Users', '/caf%C3%A9', '/café'],
+        make.name,
+      );
+    }
+  });
 });
