@@ -7,7 +7,7 @@ export interface DiscardLimits {
   drainLimit: number;
   /** How long the rest of the upload may take to arrive, in ms. */
   timeout: number;
-  /** False when the connection must close whatever is left (a timed-out sender, a 100-continue never answered). */
+  /** False when the connection must close whatever is left (a 100-continue never answered). */
   reusable: boolean;
 }
 
@@ -52,4 +52,42 @@ export function discardRest(req: IncomingMessage, res: ServerResponse, limits: D
   };
   const stopListening = listen(req, { data: onData, end: stop, close: stop });
   req.resume();
+}
+
+/**
+ * What happens to the rest of an upload whose sender ran out of time: nothing
+ * of it is worth waiting for. Over HTTP/1 the request is ended here and Node's
+ * parser drops whatever more arrives, so that an error handler that waits for
+ * the request to end before it answers (finalhandler, at the end of Express,
+ * Connect and `@unblock/chain`) answers at once. The response says
+ * `Connection: close` and the connection ends with it; one still open
+ * `timeout` later is destroyed.
+ */
+export function abandonRest(req: IncomingMessage, res: ServerResponse, limits: DiscardLimits): void {
+  // An HTTP/2 request is fed by Node's listeners on its stream, which would
+  // fail on a request ended under them: there the rest is discarded.
+  if (req.complete || req.httpVersionMajor >= 2) {
+    discardRest(req, res, { ...limits, reusable: false });
+    return;
+  }
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+  // The flag Node's server sets on a body nobody read once the response is
+  // sent (IncomingMessage#_dump): its parser passes no more of the body on,
+  // where a chunk pushed after the end would fail the request.
+  (req as IncomingMessage & { _dumped: boolean })._dumped = true;
+  // Complete and ended is what on-finished, and so finalhandler, takes for a
+  // finished request, whether it looks before the end or after (an ended
+  // HTTP/2 request says complete too). It also keeps Node from taking the
+  // early end for an abort, which would destroy the socket before the
+  // response is written.
+  req.complete = true;
+  req.push(null);
+  req.resume();
+  const { socket } = req;
+  // Whatever the response says (Koa removes every header on an error), the
+  // connection ends with it.
+  res.once('finish', () => socket.end());
+  const timer = setTimeout(() => socket.destroy(), limits.timeout);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }

@@ -4,7 +4,7 @@ import zlib from 'node:zlib';
 import contentType from 'content-type';
 import iconv from 'iconv-lite';
 import getRawBody from 'raw-body';
-import { discardRest } from './discard.js';
+import { abandonRest, discardRest } from './discard.js';
 import { listen } from './listen.js';
 import {
   BodyAbortedError,
@@ -35,7 +35,8 @@ type Next = (err?: unknown) => void;
 /**
  * Reads the whole body of `req` within the limits of `settings`, then calls
  * `onBody`; or passes an error to `next`, after which the rest of the upload
- * is discarded (see discard.ts). Errors always reach `next` asynchronously.
+ * is discarded, or abandoned after a timeout (see discard.ts). Errors always
+ * reach `next` asynchronously.
  */
 export function readBody(req: IncomingMessage, res: ServerResponse, settings: Settings, next: Next, onBody: (result: ReadResult) => void): void {
   const declared = declaredLength(req);
@@ -49,12 +50,8 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
     // request after us in the same 'data' event, and the discard must win.
     process.nextTick(() => {
       if (ownsTheRest(err)) {
-        discardRest(req, res, {
-          declared,
-          drainLimit: settings.drainLimit,
-          timeout: settings.timeout,
-          reusable: !(err instanceof BodyTimeoutError) && !continueUnanswered,
-        });
+        const disposeOfRest = err instanceof BodyTimeoutError ? abandonRest : discardRest;
+        disposeOfRest(req, res, { declared, drainLimit: settings.drainLimit, timeout: settings.timeout, reusable: !continueUnanswered });
       }
       next(err);
     });
@@ -69,9 +66,14 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
   if (encoding !== 'identity' && (!settings.inflate || createDecompressor === undefined)) return fail(new UnsupportedContentEncodingError(encoding));
   const charset = settings.defaultCharset === null ? null : (requestCharset(req) ?? settings.defaultCharset);
   if (charset !== null && !iconv.encodingExists(charset)) return fail(new UnsupportedCharsetError(charset));
+  // A body that arrived whole, as most small ones do with their headers, is
+  // already in Node's buffer, unread: there is no client left to time or
+  // watch, and its size on the wire is known before decoding.
+  const arrived = req.complete;
   // The limit holds on the wire too: concatenated empty gzip members can
   // stream forever while decoding to nothing.
   if (declared !== null && declared > settings.limit) return fail(new BodyTooLargeError(settings.limit, declared));
+  if (arrived && req.readableLength > settings.limit) return fail(new BodyTooLargeError(settings.limit, req.readableLength));
 
   // With a 'checkContinue' listener on the server, Node leaves the interim
   // response to the application: the client sends nothing until it gets it.
@@ -105,9 +107,6 @@ export function readBody(req: IncomingMessage, res: ServerResponse, settings: Se
   const onClose = () => {
     if (!req.complete) stopWith(abortError(req, declared, received));
   };
-  // A body that arrived whole, as most small ones do with their headers, is
-  // already in Node's buffer: there is no client left to time or watch.
-  const arrived = req.complete;
   const timer = arrived ? undefined : setTimeout(() => stopWith(new BodyTimeoutError(settings.timeout, received)), settings.timeout);
   const unwatch = arrived ? ignore : listen(req, { data: countWireBytes, close: onClose });
   if (decompressor !== undefined) req.pipe(decompressor);

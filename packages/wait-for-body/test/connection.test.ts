@@ -254,13 +254,43 @@ describe('waitForBody() on the connection', () => {
       assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_TIMEOUT']);
     });
 
-    it('should destroy the socket of a client that keeps the drain going past the timeout', async (t) => {
+    it('should close the connection after the 408 even when the client keeps it open', async (t) => {
       const { port } = await serveChain(t, waitForBody({ timeout: 100 }), say);
       const client = await RawClient.open(t, port);
       await client.write(request('POST', '/', { 'content-length': 1000 }, 'a'));
       await client.responses(1);
       // Ignore the Connection: close and keep the connection open without sending.
       await client.closed;
+    });
+
+    for (const [sender, head, trickles] of [
+      ['stalls with a Content-Length', request('POST', '/', { 'content-length': 100 }, 'abc'), false],
+      ['stalls with a chunked body', request('POST', '/', { 'transfer-encoding': 'chunked' }, '3\r\nabc\r\n'), false],
+      ['trickles, and goes on after the timeout', request('POST', '/', { 'content-length': 100 }), true],
+    ] as const) {
+      it(`should let finalhandler (the chain's end) answer 408 at once to a sender that ${sender}`, async (t) => {
+        const { port } = await serve(t, chain(waitForBody({ timeout: 150 }), say));
+        const client = await RawClient.open(t, port);
+        await client.write(head);
+        if (trickles) {
+          const trickle = setInterval(() => void client.write('a'), 30);
+          t.after(() => clearInterval(trickle));
+        }
+        // finalhandler waits for the request to end: a timed-out one is ended for it, not drained.
+        const [res] = await client.responses(1);
+        assert.equal(res!.status, 408);
+        assert.equal(res!.headers.connection, 'close');
+        await client.closed;
+      });
+    }
+
+    it('should destroy the connection when no response has gone out within timeout of the error', async (t) => {
+      const neverAnswers = (_err: unknown, _req: IncomingMessage, _res: ServerResponse, _next: Next) => {};
+      const { port } = await serve(t, chain(waitForBody({ timeout: 100 }), say, neverAnswers));
+      const client = await RawClient.open(t, port);
+      await client.write(request('POST', '/', { 'content-length': 100 }, 'abc'));
+      await client.closed;
+      assert.equal(client.text, '');
     });
   });
 });

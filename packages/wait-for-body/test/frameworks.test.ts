@@ -61,6 +61,21 @@ for (const [name, express] of expressVersions) {
       assert.match(await res.text(), /request body is larger than the limit of 100 bytes/);
     });
 
+    it("should let Express's own final handler answer 408 to a stalled upload at once", async (t) => {
+      const { app, path } = expressWith(express, 'app', waitForBody({ timeout: 100 }), sendBody);
+      app.set('env', 'test');
+      const { url } = await serve(t, app);
+      const stalled = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('first part'));
+        },
+      });
+      const res = await fetch(`${url}${path}`, { method: 'POST', body: stalled, duplex: 'half' } as RequestInit);
+      assert.equal(res.status, 408);
+      assert.equal(res.headers.get('connection'), 'close');
+      await stalled.cancel().catch(() => {});
+    });
+
     it('should answer 408 through the error handler for a stalled upload', async (t) => {
       const recorder = expressErrorRecorder();
       const { app, path } = expressWith(express, 'route', waitForBody({ timeout: 100 }), sendBody, recorder.handler);

@@ -5,7 +5,7 @@ import bodyParser from 'body-parser';
 import { waitForBody } from '../src/index.js';
 import { koaErrors, koaVersions } from '../../../test/support/frameworks.js';
 import { serve } from '../../../test/support/http.js';
-import { codes, post } from './helpers.js';
+import { RawClient, codes, post, request } from './helpers.js';
 
 for (const [name, Koa] of koaVersions) {
   describe(`waitForBody() in ${name} through toKoa()`, () => {
@@ -30,6 +30,23 @@ for (const [name, Koa] of koaVersions) {
       assert.equal(res.status, 413);
       assert.equal(await res.text(), 'request body is larger than the limit of 3 bytes');
       assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_TOO_LARGE']);
+    });
+
+    it('should end the connection with the 408 to a stalled upload, though Koa removes the Connection header', async (t) => {
+      const app = new Koa();
+      const errors = koaErrors(app);
+      app.use(toKoa(waitForBody({ timeout: 500 })));
+      app.use((ctx) => (ctx.body = 'unreached'));
+      const { port } = await serve(t, app.callback());
+      const client = await RawClient.open(t, port);
+      await client.write(request('POST', '/', { 'content-length': 100 }, 'abc'));
+      const [res] = await client.responses(1);
+      assert.equal(res!.status, 408);
+      const answered = Date.now();
+      await client.closed;
+      // Not left to the guard that destroys the connection `timeout` after the error.
+      assert.ok(Date.now() - answered < 250, `closed ${Date.now() - answered} ms after the response`);
+      assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_TIMEOUT']);
     });
 
     it('should let a Connect-style body-parser after it read the replay', async (t) => {

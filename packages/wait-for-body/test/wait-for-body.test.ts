@@ -223,6 +223,27 @@ describe('waitForBody(options)', () => {
       assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_TOO_LARGE']);
     });
 
+    it('should apply it to a chunked body read as it arrives, and to one that had arrived before the middleware ran', async (t) => {
+      // As behind an async middleware (a session lookup): the whole body is in Node's buffer when waitForBody runs.
+      const untilArrived = async (req: IncomingMessage, _res: ServerResponse, next: (err?: unknown) => void) => {
+        await eventually(() => req.complete, 'the whole body');
+        next();
+      };
+      const empty = gzipSync(Buffer.alloc(0));
+      for (const before of [[], [untilArrived]]) {
+        const { url, errors } = await serveChain(t, ...before, waitForBody({ limit: 1000 }), echo);
+        const members = new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let i = 0; i < 100; i++) controller.enqueue(empty);
+            controller.close();
+          },
+        });
+        const res = await post(url, members, { 'content-encoding': 'gzip' });
+        assert.equal(res.status, 413);
+        assert.deepEqual(codes(errors), ['UNBLOCK_ERR_BODY_TOO_LARGE']);
+      }
+    });
+
     it('should respond 400 for corrupt compressed data', async (t) => {
       const { url, errors } = await serveChain(t, waitForBody(), echo);
       const res = await post(url, Buffer.from('this is not gzip'), { 'content-encoding': 'gzip' });
