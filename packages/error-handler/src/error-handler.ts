@@ -67,6 +67,11 @@ const STALE_HEADERS = [
   'trailer',
   'transfer-encoding',
 ];
+// Of those, what err.headers may not set either: they frame and label the
+// error body, which is the handler's own; an error's Transfer-Encoding or
+// Content-Length would misframe it. Its caching headers it may set
+// (Cache-Control: no-store on a 429, say).
+const BODY_HEADERS = new Set(['content-encoding', 'content-length', 'content-range', 'content-type', 'trailer', 'transfer-encoding']);
 
 const BARE_500 = 'Internal Server Error\n';
 
@@ -109,9 +114,7 @@ export function errorHandler<Req extends IncomingMessage = IncomingMessage, Res 
       handleError(settings, thrown, req, res);
       return;
     }
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      (result as PromiseLike<unknown>).then(undefined, (reason: unknown) => handleError(settings, reason, req, res));
-    }
+    if (isThenable(result)) result.then(undefined, (reason: unknown) => handleError(settings, reason, req, res));
   };
   return Object.assign(middleware, { terminal }) as ErrorHandler<Req, Res>;
 }
@@ -234,12 +237,17 @@ function respond(settings: Settings, state: ResponseState, err: unknown, req: In
   let result: ReturnType<NonNullable<Settings['render']>>;
   try {
     result = settings.render(err, req, details);
+    if (isThenable(result)) {
+      // Promise.resolve adopts any thenable (another realm's promise,
+      // Bluebird) and turns a `then` that throws into a rejection.
+      Promise.resolve(result).then(send, fail);
+      return;
+    }
   } catch (thrown) {
     fail(thrown);
     return;
   }
-  if (result instanceof Promise) result.then(send, fail);
-  else send(result);
+  send(result);
 }
 
 function writeErrorResponse(
@@ -271,11 +279,15 @@ function writeErrorResponse(
   else res.end(body);
 }
 
-/** `err.headers` (Retry-After, WWW-Authenticate …), each one skipped when Node refuses its name or value. */
+/**
+ * `err.headers` (Retry-After, WWW-Authenticate, Cache-Control …), except those
+ * that frame the body; each one skipped when Node refuses its name or value.
+ */
 function applyErrorHeaders(res: ServerResponse, err: unknown): void {
   const headers = err !== null && typeof err === 'object' ? (err as { headers?: unknown }).headers : undefined;
   if (headers === null || typeof headers !== 'object') return;
   for (const [name, value] of Object.entries(headers)) {
+    if (BODY_HEADERS.has(name.toLowerCase())) continue;
     try {
       res.setHeader(name, value as string | number | readonly string[]);
     } catch {
@@ -353,10 +365,15 @@ function report(settings: Settings, state: ResponseState, err: unknown, req: Inc
   };
   try {
     const result = settings.log(err, req, info);
-    if (result instanceof Promise) result.then(undefined, failed);
+    if (isThenable(result)) Promise.resolve(result).then(undefined, failed);
   } catch (thrown) {
     failed(thrown);
   }
+}
+
+/** Whether `value` is a promise of any kind: an object or function with a `then` method. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 /** The default `log`: server errors to stderr, once, with method and URL. */

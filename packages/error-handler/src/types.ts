@@ -64,11 +64,12 @@ export interface ErrorHandlerOptions<Req extends IncomingMessage = IncomingMessa
   log?: (err: unknown, req: Req, info: LogInfo) => unknown;
   /**
    * Renders the body of an error response: return `{ type, body }`, or
-   * `undefined` for the default rendering. May be async. Status and headers
-   * are set by the handler. If it throws, rejects or returns something else,
-   * a bare 500 is sent. JS configs only.
+   * `undefined` for the default rendering. May be async: any promise or
+   * thenable is waited for. Status and headers are set by the handler. If it
+   * throws, rejects or returns something else, a bare 500 is sent. JS configs
+   * only.
    */
-  render?: (err: unknown, req: Req, details: ErrorDetails) => RenderedError | undefined | Promise<RenderedError | undefined>;
+  render?: (err: unknown, req: Req, details: ErrorDetails) => RenderedError | undefined | PromiseLike<RenderedError | undefined>;
 }
 
 /** Connect-style error middleware: `(err, req, res, next)`. */

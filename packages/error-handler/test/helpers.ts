@@ -31,11 +31,4 @@ export async function serveWithErrorHandler(
   return { ...listening, logged };
 }
 
-/** Waits until `check` holds, polling; for facts that settle a few ticks after a response (a log line). */
-export async function eventually(check: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+export { eventually } from '../../../test/support/http.js';

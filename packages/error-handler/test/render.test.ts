@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
+import { runInNewContext } from 'node:vm';
 import createError from 'http-errors';
 import { errorHandler, optionsSchema } from '../src/index.js';
 import { rawRequest } from '../../../test/support/http.js';
@@ -114,6 +115,30 @@ describe('errorHandler(options) before headers are sent', () => {
       assert.equal(res.status, 429);
       assert.equal(res.headers.get('retry-after'), '1');
       assert.equal(res.headers.get('x-bad-value'), null);
+    });
+
+    it('should not let err.headers set the headers that frame the body, but let it set its caching', async (t) => {
+      const { port } = await serveWithErrorHandler(t, (_req, _res, next) =>
+        next(
+          createError(502, {
+            headers: { 'Transfer-Encoding': 'chunked', 'content-encoding': 'gzip', 'Content-Type': 'image/png', 'Content-Length': '999', 'Cache-Control': 'no-store', 'Retry-After': '3' },
+          }),
+        ),
+      );
+      // Two requests on one connection: the second is answered only if the first response was framed right.
+      const { text } = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const responses = text.split(/(?=HTTP\/1\.1 )/);
+      assert.equal(responses.length, 2);
+      for (const response of responses) {
+        const head = response.slice(0, response.indexOf('\r\n\r\n')).toLowerCase();
+        assert.match(head, /^http\/1\.1 502 bad gateway\r\n/);
+        for (const gone of ['transfer-encoding', 'content-encoding']) assert.doesNotMatch(head, new RegExp(`\r\n${gone}:`), gone);
+        assert.match(head, /\r\ncontent-type: text\/plain; charset=utf-8\r\n/);
+        assert.match(head, /\r\ncontent-length: 16\r\n/);
+        assert.match(head, /\r\nretry-after: 3\r\n/);
+        assert.match(head, /\r\ncache-control: no-store\r\n/);
+        assert.ok(response.endsWith('\r\n\r\n502 Bad Gateway\n'));
+      }
     });
 
     it('should send CSP, nosniff and Vary: Accept', async (t) => {
@@ -238,6 +263,22 @@ describe('errorHandler(options) before headers are sent', () => {
       assert.equal(await (await fetch(`${url}/default`)).text(), '410 Gone\n');
     });
 
+    it("should wait for a thenable that is not a native promise (another realm's, Bluebird's)", async (t) => {
+      const rendered = { type: 'text/plain', body: 'from a thenable' };
+      const { url, logged } = await serveWithErrorHandler(t, (_req, _res, next) => next(createError(409)), {
+        render: (_err, req) =>
+          req.url === '/realm'
+            ? (runInNewContext('Promise.resolve(rendered)', { rendered }) as PromiseLike<typeof rendered>)
+            : ({ then: (resolve: (value: typeof rendered) => void) => void setTimeout(() => resolve(rendered), 10) } as unknown as PromiseLike<typeof rendered>),
+      });
+      for (const path of ['/realm', '/thenable']) {
+        const res = await fetch(`${url}${path}`);
+        assert.equal(res.status, 409);
+        assert.equal(await res.text(), 'from a thenable');
+      }
+      assert.equal(logged.length, 2);
+    });
+
     it('should answer once when the same error also arrives by a second path while it renders', async (t) => {
       const { url, logged } = await serveWithErrorHandler(
         t,
@@ -262,6 +303,8 @@ describe('errorHandler(options) before headers are sent', () => {
     for (const [what, render] of [
       ['throws', () => { throw new Error('template missing'); }],
       ['rejects', async () => { throw new Error('template missing'); }],
+      ['returns a thenable that rejects', () => ({ then: (_resolve: unknown, reject: (reason: Error) => void) => reject(new Error('template missing')) })],
+      ['returns a thenable whose then throws', () => ({ then: () => { throw new Error('template missing'); } })],
       ['returns something unusable', () => ({ type: 'text/plain', body: 42 })],
     ] as const) {
       it(`should send a bare 500 and log a render failure when it ${what}`, async (t) => {

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { PassThrough, Readable, pipeline } from 'node:stream';
+import { runInNewContext } from 'node:vm';
 import { chain } from '@unblock/chain';
 import createError from 'http-errors';
 import { errorHandler } from '../src/index.js';
@@ -206,13 +207,19 @@ describe('errorHandler(options) after headers are sent', () => {
       const original = console.error;
       console.error = (value: unknown) => void lines.push(value);
       t.after(() => (console.error = original));
-      for (const log of [() => { throw new Error('logger down'); }, async () => { throw new Error('logger down'); }]) {
+      const hooks = [
+        () => { throw new Error('logger down'); },
+        async () => { throw new Error('logger down'); },
+        // Another realm's promise: left unhandled, its rejection would end the process.
+        () => runInNewContext('Promise.reject(new Error("logger down"))') as unknown,
+      ];
+      for (const log of hooks) {
         const { url } = await serveWithErrorHandler(t, (_req, _res, next) => next(createError(404)), { log });
         const res = await fetch(url);
         assert.equal(res.status, 404);
         assert.equal(await res.text(), '404 Not Found\n');
       }
-      await eventually(() => lines.length === 2, 'two failures written');
+      await eventually(() => lines.length === hooks.length, 'every failure written');
       for (const line of lines) assert.equal((line as { code?: string }).code, 'UNBLOCK_ERR_ERROR_HANDLER_LOG_FAILED');
     });
   });
