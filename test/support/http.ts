@@ -49,3 +49,12 @@ export function rawRequest(port: number, request: string | Buffer, idleMs = 1000
     socket.write(request);
   });
 }
+
+/** Waits until `check` holds, polling; for facts that settle a few ticks after a response (a log line, a pool's count). */
+export async function eventually(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -9,6 +9,8 @@ export interface Http2Outcome {
   status: number | undefined;
   headers: IncomingHttpHeaders;
   body: string;
+  /** What came after the body (empty when nothing did). */
+  trailers: IncomingHttpHeaders;
   /** `end` for a complete response, else the code of the error the client saw. */
   ending: string;
 }
@@ -46,8 +48,10 @@ export function http2Request(client: ClientHttp2Session, headers: OutgoingHttpHe
     const stream = client.request(headers, { endStream: parts === undefined });
     let response: IncomingHttpHeaders = {};
     let body = '';
-    const outcome = (ending: string): Http2Outcome => ({ status: response[':status'] as number | undefined, headers: response, body, ending });
+    let trailers: IncomingHttpHeaders = {};
+    const outcome = (ending: string): Http2Outcome => ({ status: response[':status'] as number | undefined, headers: response, body, trailers, ending });
     stream.on('response', (received) => (response = received));
+    stream.on('trailers', (received) => (trailers = received));
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => (body += chunk));
     stream.on('end', () => resolve(outcome('end')));

@@ -28,7 +28,6 @@ import {
   type BodyMessage,
   type DataMessage,
   type HeaderValue,
-  type HeldResponse,
   type Post,
   type RequestHead,
   type ResponseHead,
@@ -69,9 +68,7 @@ export async function runTask(task: Task, post: Post, inline: boolean): Promise<
     sink.returnUnpostedRing();
     task.bodyPort?.close();
   }
-  const result: TaskResult = { queueWait, runTime: now() - startedAt, loading };
-  if (sink.deferred) result.response = sink.deferred;
-  return result;
+  return { queueWait, runTime: now() - startedAt, loading };
 }
 
 // A handler waiting on I/O learns of an abort by polling its STATE, one timer
@@ -107,10 +104,6 @@ class ResponseSink {
   headSent = false;
   /** `end`, an error or a destroy went out: nothing more will. */
   finished = false;
-  /** Set while the handler's synchronous call runs: a complete response may then wait for the task's result. */
-  deferring = false;
-  /** The complete response, held for the task's result. */
-  deferred: HeldResponse | undefined;
   /** What the handler last gave `res.addTrailers()`: they go with the end. */
   trailers: [string, string][] | undefined;
   /** The headers Node's writeHead() handed `_storeHeader()`: the response's, once they can no longer change. */
@@ -138,11 +131,16 @@ class ResponseSink {
   send(res: ServerResponse, chunk: Uint8Array | string | undefined, encoding: BufferEncoding | undefined, end: boolean): boolean {
     if (this.finished) return false;
     const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.byteLength;
-    const holdable = this.deferring && end && !this.headSent && size <= DEFERRED_RESPONSE_LIMIT;
-    if (size > 0 && !this.inline && !holdable) return this.sendThroughRing(res, chunk!, encoding, size, end);
-    // The bytes ride in the message: inline (no thread to share a ring
-    // with), or a whole small response held for the task's result.
-    if (size > 0 && !this.waitForCredit()) return false;
+    // A whole response written by one end() rides in its message, posted at
+    // once: the client has it even while the handler keeps the thread busy
+    // after end(). Its bytes are not counted against the window: nothing
+    // follows them.
+    const whole = end && !this.headSent && size <= WHOLE_RESPONSE_LIMIT;
+    if (size > 0 && !whole) {
+      if (!this.inline) return this.sendThroughRing(res, chunk!, encoding, size, end);
+      // Inline there is no thread to share a ring with: the bytes ride in the message.
+      if (!this.waitForCredit()) return false;
+    }
     if (this.aborted) return false;
     const message = this.message(res, size, end);
     const transfer: ArrayBuffer[] = [];
@@ -157,13 +155,8 @@ class ResponseSink {
       message.chunk = copy;
       transfer.push(copy.buffer);
     }
-    if (holdable) {
-      // Holdable means the head was not sent yet: message() put it in, with end.
-      this.deferred = message as HeldResponse;
-      return true;
-    }
     this.post(message, transfer);
-    if (size > 0) Atomics.sub(this.credit, CREDIT, size);
+    if (size > 0 && !whole) Atomics.sub(this.credit, CREDIT, size);
     return true;
   }
 
@@ -221,14 +214,6 @@ class ResponseSink {
     if (this.ring && !this.ringPosted) returnRing(this.ring.buffer as SharedArrayBuffer);
   }
 
-  /** The handler went asynchronous: a held response cannot wait for the result any longer. */
-  flushDeferred(): void {
-    const message = this.deferred;
-    if (!message) return;
-    this.deferred = undefined;
-    this.post(message, message.chunk instanceof Uint8Array ? [message.chunk.buffer as ArrayBuffer] : []);
-  }
-
   /** Inline: whether the window still has room (else `write()` returns false and 'drain' follows). */
   hasCredit(): boolean {
     return Atomics.load(this.credit, CREDIT) > 0;
@@ -261,6 +246,11 @@ class ResponseSink {
 
   pull(bytes: number): void {
     this.post({ id: this.id, type: 'pull', bytes });
+  }
+
+  /** The handler answered without reading the streamed body: the main thread discards the rest. */
+  discard(): void {
+    this.post({ id: this.id, type: 'discard' });
   }
 
   /**
@@ -383,8 +373,8 @@ class BridgeSocket extends Duplex {
 }
 
 type Chunk = string | Uint8Array;
-// A held response is cloned with the task's result: keep that copy small.
-const DEFERRED_RESPONSE_LIMIT = 64 * 1024;
+// A whole response is copied into its message: keep that copy small.
+const WHOLE_RESPONSE_LIMIT = 64 * 1024;
 // Atomics.waitAsync is in Node since 16; its type is in lib es2024, newer than this project's.
 type AtomicsWithWaitAsync = typeof Atomics & {
   waitAsync(array: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
@@ -401,6 +391,10 @@ class Exchange {
   readonly res: ServerResponse;
   private readonly socket: BridgeSocket;
   private responded = false;
+  /** No more of the request's body will come: there was none to stream, it all arrived, or it was discarded. */
+  private bodyOver: boolean;
+  /** The handler asked for more of a streamed body: it reads it. */
+  private bodyPulled = false;
   private aborted = false;
   private onResponded: () => void = () => {};
 
@@ -413,6 +407,7 @@ class Exchange {
       sink.destroy();
       this.respond();
     });
+    this.bodyOver = !task.bodyPort;
     this.req = this.createRequest();
     this.res = this.createResponse();
     task.bodyPort?.on('message', (message: BodyMessage) => this.onBodyMessage(message));
@@ -423,12 +418,16 @@ class Exchange {
     if (this.sink.aborted) this.abortLocally();
   }
 
-  /** Resolves when the handler returned (its promise settled) and the response is over. */
+  /**
+   * Resolves when the handler returned (its promise settled), the response
+   * is over and so is a streamed request body: a handler may go on reading
+   * the body after it answered, as it may in Node.
+   */
   run(handler: NodeHandler): Promise<void> {
     return new Promise((resolve) => {
       let returned = false;
       const maybeDone = (): void => {
-        if (returned && this.responded) resolve();
+        if (returned && this.responded && this.bodyOver) resolve();
       };
       const settled = (): void => {
         returned = true;
@@ -436,15 +435,8 @@ class Exchange {
       };
       this.onResponded = maybeDone;
       try {
-        this.sink.deferring = true;
-        let result: unknown;
-        try {
-          result = handler(this.req, this.res);
-        } finally {
-          this.sink.deferring = false;
-        }
+        const result = handler(this.req, this.res);
         if (isThenable(result)) {
-          this.sink.flushDeferred();
           result.then(settled, (err: unknown) => {
             this.fail(err);
             settled();
@@ -466,6 +458,32 @@ class Exchange {
     this.onResponded();
   }
 
+  private endBody(): void {
+    this.bodyOver = true;
+    this.onResponded();
+  }
+
+  /**
+   * At the response's finish, as Node does: a body nobody reads (no 'data'
+   * listener, no pipe, no read()) is discarded, so that req still emits
+   * 'end' and 'close', which handlers use to clean up. A streamed body is
+   * discarded on the main thread, where it arrives ('discard'); here req
+   * ends at once rather than when the last byte comes in, so that a slow
+   * upload nobody reads does not hold the thread.
+   */
+  dumpUnreadBody(): void {
+    const { req } = this;
+    if (req.readableFlowing !== null || this.bodyPulled || req.readableEnded) return;
+    if (!this.bodyOver) {
+      this.bodyQueue.length = 0;
+      this.sink.discard();
+      req.complete = true;
+      req.push(null);
+      this.endBody();
+    }
+    req.resume();
+  }
+
   private fail(err: unknown): void {
     if (this.sink.error(err)) {
       this.abortLocally();
@@ -483,6 +501,7 @@ class Exchange {
     // From here on nothing is sent, nor the credit counter touched: it may
     // serve another request once this task is over.
     this.sink.finished = true;
+    this.bodyOver = true;
     this.respond();
     process.nextTick(() => {
       this.req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
@@ -506,6 +525,7 @@ class Exchange {
 
   /** req's `_read`: the handler wants more of the streamed body. */
   pullBody(): void {
+    this.bodyPulled = true;
     this.bodyWanted = true;
     this.pumpBody();
   }
@@ -526,6 +546,7 @@ class Exchange {
     if (this.bodyEnded && this.bodyQueue.length === 0 && !this.req.complete) {
       this.req.complete = true;
       this.req.push(null);
+      this.endBody();
     }
   }
 
@@ -705,6 +726,7 @@ function finishResponse(res: ServerResponse): void {
   // Ahead of the handler's own 'finish' listeners, as a listener of the exchange's own would be.
   exchangeOf(res).respond();
   res.emit('finish');
+  exchangeOf(res).dumpUnreadBody();
   res.detachSocket(res.socket!);
   res.emit('close');
 }

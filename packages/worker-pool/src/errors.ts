@@ -92,6 +92,13 @@ export class BadResponseError extends WorkerPoolError {
   }
 }
 
+/** A fetch-style handler's request names no host its `Request` URL can carry (see requestUrl() in handler.ts). */
+export class BadUrlError extends WorkerPoolError {
+  constructor(why: string) {
+    super('UNBLOCK_ERR_POOL_BAD_URL', 400, `cannot build the URL of the fetch-style handler's Request: ${why}`);
+  }
+}
+
 /** `forward(req)` threw, or returned a value that cannot be structured-cloned to the worker. */
 export class ForwardError extends WorkerPoolError {
   constructor(cause: unknown) {

@@ -46,7 +46,6 @@ import {
   type ResponseHead,
   type SerializedError,
   type Task,
-  type TaskResult,
   type WorkerMessage,
 } from './protocol.js';
 
@@ -187,10 +186,11 @@ class Relay implements TaskListener {
   private graceTimer: NodeJS.Timeout | undefined;
   /** Credit for chunks the response is still buffering; returned on 'drain'. */
   private owed = 0;
+  private drainListened = false;
   /** Request body bytes posted and not yet consumed by the handler. */
   private unacknowledged = 0;
   /** While the body streams to the handler: the listeners on req that post it. */
-  private bodyListeners: { data: (chunk: Buffer) => void; end: () => void } | undefined;
+  private bodyListeners: { data: (chunk: Buffer) => void; end: () => void; close: () => void } | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -312,13 +312,13 @@ class Relay implements TaskListener {
   private streamBody(): void {
     const { req } = this;
     // Made here, not with every relay: most requests stream no body.
-    this.bodyListeners = { data: (chunk) => this.onBodyData(chunk), end: () => this.onBodyEnd() };
+    this.bodyListeners = { data: (chunk) => this.onBodyData(chunk), end: () => this.onBodyEnd(), close: () => this.onBodyClose() };
     req.on('data', this.bodyListeners.data);
     req.once('end', this.bodyListeners.end);
+    req.once('close', this.bodyListeners.close);
   }
 
   private onBodyData(chunk: Buffer): void {
-    if (this.ended) return;
     // Cloned when the chunk fills most of its backing store (chunks read from
     // the socket do): the bytes are copied into the worker's heap and this
     // thread allocates nothing. A small slice of a big buffer is copied out
@@ -336,7 +336,12 @@ class Relay implements TaskListener {
   }
 
   private onBodyEnd(): void {
-    if (!this.ended) this.post({ type: 'end' });
+    this.post({ type: 'end' });
+  }
+
+  /** The body stopped before its end: the client is gone, though the response may be over (a handler reading on after it answered). */
+  private onBodyClose(): void {
+    if (!this.req.complete) this.abandon();
   }
 
   private stopBody(): void {
@@ -345,6 +350,7 @@ class Relay implements TaskListener {
     this.bodyListeners = undefined;
     this.req.off('data', listeners.data);
     this.req.off('end', listeners.end);
+    this.req.off('close', listeners.close);
     // Discard what the handler did not read, so the connection can be reused.
     if (!this.req.readableEnded) this.req.resume();
   }
@@ -356,6 +362,16 @@ class Relay implements TaskListener {
   onMessage(message: WorkerMessage): void {
     // Kept even when the response is over, so that release() gives it back.
     if (message.type === 'data' && message.ring) this.ring = message.ring;
+    // The body may still stream once the response is over.
+    if (message.type === 'pull') {
+      this.unacknowledged -= message.bytes;
+      if (this.unacknowledged < this.settings.highWaterMark && this.req.isPaused()) this.req.resume();
+      return;
+    }
+    if (message.type === 'discard') {
+      this.stopBody();
+      return;
+    }
     if (this.ended) return;
     switch (message.type) {
       case 'data':
@@ -363,16 +379,14 @@ class Relay implements TaskListener {
         break;
       case 'error':
         this.end();
+        this.stopBody();
         if (message.headSent || this.res.headersSent) this.truncate();
         else this.next(rebuildError(message.error));
         break;
       case 'destroy':
         this.end();
+        this.stopBody();
         this.truncate();
-        break;
-      case 'pull':
-        this.unacknowledged -= message.bytes;
-        if (this.unacknowledged < this.settings.highWaterMark && this.req.isPaused()) this.req.resume();
         break;
     }
   }
@@ -387,7 +401,7 @@ class Relay implements TaskListener {
       else if (typeof chunk === 'string') data = chunk;
       else data = Buffer.from(chunk!.buffer, chunk!.byteOffset, chunk!.byteLength);
       if (message.end) {
-        if (message.trailers) res.addTrailers(message.trailers);
+        if (message.trailers) this.addTrailers(message.trailers);
         res.end(data, encoding as BufferEncoding);
       } else if (res.write === nativeWrite) {
         // Credit comes back as each chunk leaves for the kernel, which keeps
@@ -403,12 +417,30 @@ class Relay implements TaskListener {
         this.returnCredit(message.size, flushed);
       }
     } else if (message.end) {
-      if (message.trailers) res.addTrailers(message.trailers);
+      if (message.trailers) this.addTrailers(message.trailers);
       res.end();
     } else if (message.head) {
       res.flushHeaders();
     }
     if (message.end) this.end();
+  }
+
+  /**
+   * Node's HTTP/1 response takes the pairs as they are, repeats included;
+   * HTTP/2's compatibility response takes an object only (repeats as arrays).
+   */
+  private addTrailers(trailers: [string, string][]): void {
+    if (!isHttp2(this.req)) {
+      this.res.addTrailers(trailers);
+      return;
+    }
+    const byName: Record<string, string | string[]> = {};
+    for (const [name, value] of trailers) {
+      const key = name.toLowerCase();
+      const had = byName[key];
+      byName[key] = had === undefined ? value : [had].flat().concat(value);
+    }
+    this.res.addTrailers(byName);
   }
 
   /** The worker's view of the headers replaces this response's (it started from them). */
@@ -433,14 +465,21 @@ class Relay implements TaskListener {
       this.addCredit(size);
       return;
     }
-    if (this.owed === 0) {
-      this.res.once('drain', () => {
-        const owed = this.owed;
-        this.owed = 0;
-        this.addCredit(owed);
-      });
+    // One listener for the whole response, not a once() per wait: a wrapped
+    // response (compression) may hand 'drain' listeners to a stream of its
+    // own, from which once() never removes them.
+    if (!this.drainListened) {
+      this.drainListened = true;
+      this.res.on('drain', () => this.payOwed());
     }
     this.owed += size;
+  }
+
+  private payOwed(): void {
+    const owed = this.owed;
+    if (owed === 0) return;
+    this.owed = 0;
+    this.addCredit(owed);
   }
 
   private addCredit(bytes: number): void {
@@ -457,18 +496,25 @@ class Relay implements TaskListener {
   private signalAbort(): void {
     Atomics.store(this.credit, STATE, ABORTED);
     this.addCredit(ABORT_CREDIT);
+    this.stopBody();
   }
 
+  /** The response is over; the task may still run (see cleanup()). */
   private end(): void {
     this.ended = true;
-    clearTimeout(this.timer);
-    this.stopBody();
     if (this.settled) this.cleanup();
   }
 
+  /**
+   * The task is over too. Until then the deadline holds and the body keeps
+   * streaming: a handler may read on after it answered, and one whose
+   * promise never settles has its thread replaced at the deadline.
+   */
   private cleanup(): void {
     if (this.cleaned) return;
     this.cleaned = true;
+    clearTimeout(this.timer);
+    this.stopBody();
     this.settings.runner.forget(this.id);
     this.bodyPort?.close();
     this.release();
@@ -493,18 +539,24 @@ class Relay implements TaskListener {
       return;
     }
     // The client went away before the response ended.
+    this.abandon();
+  }
+
+  /** The client is gone: the handler is told, and its thread replaced if it runs on past abortGrace. */
+  private abandon(): void {
+    if (this.graceTimer) return;
     this.signalAbort();
     this.end();
     if (!this.settled) this.graceTimer = setTimeout(() => this.terminate(), this.settings.abortGrace);
   }
 
   private onTimeout(): void {
-    if (this.ended) return;
-    const err = new HandlerTimeoutError(this.settings.timeout);
     this.signalAbort();
     this.terminate();
+    // The response went out: only its task was still running.
+    if (this.ended) return;
     this.end();
-    this.fail(err);
+    this.fail(new HandlerTimeoutError(this.settings.timeout));
   }
 
   /**
@@ -519,10 +571,9 @@ class Relay implements TaskListener {
     if (threadId > 0) this.settings.runner.terminate(threadId);
   }
 
-  onSettled(err: unknown, result?: TaskResult): void {
+  onSettled(err: unknown): void {
     this.settled = true;
     clearTimeout(this.graceTimer);
-    if (result?.response) this.onMessage(result.response);
     if (this.ended) {
       this.cleanup();
     } else if (err !== undefined) {

@@ -102,12 +102,6 @@ export interface TaskResult {
   runTime: number;
   /** The part of `runTime` spent loading the handler's module (and its `init`): its first request on a thread. */
   loading: number;
-  /**
-   * The whole response, when the handler produced it in one `end()` during
-   * its synchronous call: it rides with the result instead of costing a
-   * message (a thread wake-up) of its own.
-   */
-  response?: HeldResponse;
 }
 
 export interface ResponseHead {
@@ -133,7 +127,7 @@ export type WorkerMessage = { id: number } & (
   | {
       type: 'data';
       head?: ResponseHead;
-      /** The bytes themselves: inline, and in a response held for the task's result. */
+      /** The bytes themselves: inline, and in a whole response written by one `end()`. */
       chunk?: Uint8Array | string;
       encoding?: BufferEncoding;
       /** Else the bytes are `size` bytes at this offset of the ring. */
@@ -148,12 +142,11 @@ export type WorkerMessage = { id: number } & (
   | { type: 'error'; error: SerializedError; headSent: boolean }
   | { type: 'destroy' }
   | { type: 'pull'; bytes: number }
+  /** The handler answered without reading the streamed body: the rest is discarded where it arrives. */
+  | { type: 'discard' }
 );
 
 export type DataMessage = Extract<WorkerMessage, { type: 'data' }>;
-
-/** A whole response, held back to ride with its task's result: its head and its end in one message. */
-export type HeldResponse = DataMessage & { head: ResponseHead; end: true };
 
 /** main → worker, on the request's body port */
 export type BodyMessage = { type: 'body'; chunk: Uint8Array } | { type: 'end' };
@@ -210,47 +203,19 @@ export function fromWire(wire: WireTask): Task {
 
 /**
  * A task's end as it crosses back, flat for the same reason as WireTask:
- * what the pool records, and the whole response when it rode along (see
- * TaskResult) — status, message, headers, chunk, encoding, size, trailers — or the
- * error that ended the task on the worker's side.
+ * what the pool records, or the error that ended the task on the worker's
+ * side.
  */
-export type WireSettled = [
-  id: number,
-  queueWait: number,
-  runTime: number,
-  loading: number,
-  response:
-    | [
-        status: number,
-        message: string | undefined,
-        headers: [string, HeaderValue][],
-        chunk: Uint8Array | string | undefined,
-        encoding: BufferEncoding | undefined,
-        size: number,
-        trailers: [string, string][] | undefined,
-      ]
-    | null,
-  error: SerializedError | null,
-];
+export type WireSettled = [id: number, queueWait: number, runTime: number, loading: number, error: SerializedError | null];
 
 export function toWireSettled(id: number, result: TaskResult | undefined, error?: SerializedError): WireSettled {
-  if (!result) return [id, 0, 0, 0, null, error ?? null];
-  const { queueWait, runTime, loading, response } = result;
-  if (!response) return [id, queueWait, runTime, loading, null, null];
-  const { head, chunk, encoding, size, trailers } = response;
-  return [id, queueWait, runTime, loading, [head.status, head.message, head.headers, chunk, encoding, size, trailers], null];
+  if (!result) return [id, 0, 0, 0, error ?? null];
+  return [id, result.queueWait, result.runTime, result.loading, null];
 }
 
 export function fromWireSettled(wire: WireSettled): { id: number; result?: TaskResult; error?: SerializedError } {
-  const [id, queueWait, runTime, loading, response, error] = wire;
-  if (error) return { id, error };
-  const result: TaskResult = { queueWait, runTime, loading };
-  if (response) {
-    const [status, message, headers, chunk, encoding, size, trailers] = response;
-    result.response = { id, type: 'data', head: { status, message, headers, queueWait }, chunk, encoding, size, end: true };
-    if (trailers) result.response.trailers = trailers;
-  }
-  return { id, result };
+  const [id, queueWait, runTime, loading, error] = wire;
+  return error ? { id, error } : { id, result: { queueWait, runTime, loading } };
 }
 
 /** main → worker, on a lane's port: tasks (a bare array: an object's keys cost more to clone than its values), or the end of the lane. */

@@ -74,7 +74,7 @@ describe('offload() on the HTTP/2 compatibility API', () => {
         assert.equal(streamed.headers && (streamed.headers as Record<string, unknown>)['content-length'], undefined);
       });
 
-      it('should send status, headers, repeated Set-Cookie and streamed bodies, without a reason phrase', async () => {
+      it('should send status, headers, repeated Set-Cookie, streamed bodies and trailers, without a reason phrase', async () => {
         const status = await responses.send({ ':path': '/status' });
         assert.deepEqual([status.status, status.body, status.ending], [418, 'teapot', 'end']);
         const cookies = await responses.send({ ':path': '/cookies' });
@@ -88,6 +88,10 @@ describe('offload() on the HTTP/2 compatibility API', () => {
         assert.deepEqual([head.status, head.body, head.ending], [200, '', 'end']);
         const empty = await responses.send({ ':path': '/no-content' });
         assert.deepEqual([empty.status, empty.body, empty.ending], [204, '', 'end']);
+        const trailed = await responses.send({ ':path': '/trailers' });
+        assert.deepEqual([trailed.body, trailed.trailers['x-checksum']], ['data', 'abc']);
+        const whole = await responses.send({ ':path': '/trailers-in-one-end' });
+        assert.deepEqual([whole.body, whole.trailers['x-checksum']], ['whole', 'xyz']);
         // Node warns when a reason phrase is set on an HTTP/2 response.
         assert.deepEqual(warnings, []);
       });

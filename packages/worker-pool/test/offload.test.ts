@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -260,6 +261,32 @@ describe('offload(module, options)', () => {
         const res = await timedGet(`${wrapped.url}/big?mib=8`);
         assert.equal(res.status, 200);
         assert.equal(Buffer.byteLength(res.body), 8 * 1024 * 1024);
+      } finally {
+        await wrapped.close();
+      }
+    });
+
+    it('should leave one drain listener on a wrapped response that hands them to a stream of its own', async () => {
+      // As compression does: 'drain' listeners go to its own stream, which a
+      // once() listener, removed from res, would never leave.
+      const drains = new EventEmitter();
+      const routing = (_req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+        const write = res.write.bind(res) as (chunk: unknown) => boolean;
+        res.write = ((chunk: Buffer) => write(chunk)) as typeof res.write;
+        const on = res.on.bind(res);
+        on('drain', () => drains.emit('drain'));
+        res.on = ((event: string, listener: () => void) => (event === 'drain' ? (drains.on(event, listener), res) : on(event, listener))) as typeof res.on;
+        next();
+      };
+      let drained = 0;
+      drains.on('drain', () => drained++);
+      const wrapped = await serveChain(routing, offload(fixture('response.mjs'), { pool, highWaterMark: '256kb' }));
+      try {
+        const res = await timedGet(`${wrapped.url}/big?mib=8`);
+        assert.equal(Buffer.byteLength(res.body), 8 * 1024 * 1024);
+        assert.ok(drained > 1, `only ${drained} drains: nothing was tested`);
+        // The counter's own, and the relay's one.
+        assert.equal(drains.listenerCount('drain'), 2);
       } finally {
         await wrapped.close();
       }
