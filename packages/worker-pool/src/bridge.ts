@@ -248,6 +248,12 @@ class ResponseSink {
     this.post({ id: this.id, type: 'pull', bytes });
   }
 
+  /** An interim response, written by the main thread ahead of the head; too late once the head went out. */
+  interim(status: 100 | 102 | 103, hints?: Record<string, string | string[]>): void {
+    if (this.headSent || this.finished) return;
+    this.post(hints ? { id: this.id, type: 'interim', status, hints } : { id: this.id, type: 'interim', status });
+  }
+
   /** The handler answered without reading the streamed body: the main thread discards the rest. */
   discard(): void {
     this.post({ id: this.id, type: 'discard' });
@@ -313,7 +319,9 @@ function snapshotHead(res: ServerResponse, stored: StoredHeaders | null | undefi
   } else {
     headers = headerEntries(res);
   }
-  return { status: res.statusCode, message: res.statusMessage, headers, queueWait };
+  const head: ResponseHead = { status: res.statusCode, message: res.statusMessage, headers, queueWait };
+  if (!res.sendDate) head.sendDate = false;
+  return head;
 }
 
 /** Stands in for the TCP socket: carries the peer's address, reports `destroy()`, never carries bytes. */
@@ -591,6 +599,7 @@ class Exchange {
     const res = new ServerResponse(this.req);
     res.assignSocket(this.socket as never);
     for (const [name, value] of this.task.responseHeaders) res.setHeader(internName(name), value);
+    res.statusCode = this.task.responseStatus;
     // Own properties, so that they survive Express's and Koa's prototype
     // swap; the same functions for every response, which find their request
     // through EXCHANGE (see BRIDGED_RESPONSE).
@@ -631,6 +640,7 @@ function checkChunk(chunk: unknown): void {
   }
 }
 
+const nodeWriteEarlyHints = ServerResponse.prototype.writeEarlyHints as (this: ServerResponse, hints: Record<string, string | string[]>) => void;
 const nodeWriteHead = ServerResponse.prototype.writeHead as (this: ServerResponse, statusCode: number, reason?: string) => ServerResponse;
 
 /**
@@ -710,6 +720,24 @@ const BRIDGED_RESPONSE = {
     ServerResponse.prototype.addTrailers.call(this, headers as never);
     const pairs = Array.isArray(headers) ? headers : Object.entries(headers);
     exchangeOf(this).sink.trailers = pairs.map(([name, value]) => [String(name), String(value)]);
+  },
+
+  // Interim responses: Node's own checks, then the main thread writes them
+  // (Node's would write to the stand-in socket, which carries no bytes).
+  writeEarlyHints(this: ServerResponse, hints: Record<string, string | string[]>, callback?: () => void) {
+    nodeWriteEarlyHints.call(this, hints);
+    exchangeOf(this).sink.interim(103, hints);
+    if (callback) process.nextTick(callback);
+  },
+
+  writeContinue(this: ServerResponse, callback?: () => void) {
+    exchangeOf(this).sink.interim(100);
+    if (callback) process.nextTick(callback);
+  },
+
+  writeProcessing(this: ServerResponse, callback?: () => void) {
+    exchangeOf(this).sink.interim(102);
+    if (callback) process.nextTick(callback);
   },
 
   flushHeaders(this: ServerResponse) {

@@ -259,6 +259,7 @@ class Relay implements TaskListener {
         encrypted: peer.encrypted,
       },
       responseHeaders: headerEntries(res),
+      responseStatus: res.statusCode,
       body,
       bodyIsReqBody,
       bodyPort,
@@ -383,6 +384,9 @@ class Relay implements TaskListener {
         if (message.headSent || this.res.headersSent) this.truncate();
         else this.next(rebuildError(message.error));
         break;
+      case 'interim':
+        this.writeInterim(message.status, message.hints);
+        break;
       case 'destroy':
         this.end();
         this.stopBody();
@@ -443,6 +447,15 @@ class Relay implements TaskListener {
     this.res.addTrailers(byName);
   }
 
+  private writeInterim(status: 100 | 102 | 103, hints: Record<string, string | string[]> | undefined): void {
+    const res = this.res as ServerResponse & { writeProcessing?(): void };
+    if (res.headersSent) return;
+    if (status === 103) res.writeEarlyHints(hints!);
+    else if (status === 100) res.writeContinue();
+    // HTTP/2's compatibility response has no writeProcessing().
+    else res.writeProcessing?.();
+  }
+
   /** The worker's view of the headers replaces this response's (it started from them). */
   private applyHead(head: ResponseHead): void {
     const { res } = this;
@@ -454,6 +467,7 @@ class Relay implements TaskListener {
       res.setHeader('Server-Timing', existing === undefined ? timing : `${[existing].flat().join(', ')}, ${timing}`);
     }
     res.statusCode = head.status;
+    if (head.sendDate === false) res.sendDate = false;
     // HTTP/2 has no reason phrase (Node warns when one is set).
     if (head.message !== undefined && !isHttp2(this.req)) res.statusMessage = head.message;
   }

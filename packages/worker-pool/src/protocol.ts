@@ -77,6 +77,8 @@ export interface Task {
   head: RequestHead;
   /** Headers already set on the main-thread response by upstream middleware. */
   responseHeaders: [string, HeaderValue][];
+  /** The status upstream middleware set (200 unless it did). */
+  responseStatus: number;
   /** The whole body when it was already buffered; `null` when it is streamed or empty. */
   body: Uint8Array | null;
   /** `body` is what upstream middleware left in `req.body`: the handler gets it there too. */
@@ -108,6 +110,8 @@ export interface ResponseHead {
   status: number;
   message: string | undefined;
   headers: [string, HeaderValue][];
+  /** Set (false) only when the handler turned the Date header off (`res.sendDate = false`, `removeHeader('Date')`). */
+  sendDate?: false;
   /** Milliseconds the task waited for a thread; for `Server-Timing`. */
   queueWait: number;
 }
@@ -144,6 +148,8 @@ export type WorkerMessage = { id: number } & (
   | { type: 'pull'; bytes: number }
   /** The handler answered without reading the streamed body: the rest is discarded where it arrives. */
   | { type: 'discard' }
+  /** An interim response before the head: 100 Continue, 102 Processing, or 103 Early Hints with its headers. */
+  | { type: 'interim'; status: 100 | 102 | 103; hints?: Record<string, string | string[]> }
 );
 
 export type DataMessage = Extract<WorkerMessage, { type: 'data' }>;
@@ -173,6 +179,7 @@ export type WireTask = [
   localPort: number | undefined,
   encrypted: boolean,
   responseHeaders: Task['responseHeaders'],
+  responseStatus: number,
   body: Uint8Array | null,
   bodyIsReqBody: boolean,
   bodyPort: MessagePort | null,
@@ -182,12 +189,12 @@ export type WireTask = [
   claim: number,
 ];
 
-export function toWire({ id, module, kind, head, responseHeaders, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim }: Task): WireTask {
+export function toWire({ id, module, kind, head, responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim }: Task): WireTask {
   const { method, url, originalUrl, httpVersion, rawHeaders, remoteAddress, remotePort, remoteFamily, localAddress, localPort, encrypted } = head;
   return [
     id, module, kind,
     method, url, originalUrl, httpVersion, rawHeaders, remoteAddress, remotePort, remoteFamily, localAddress, localPort, encrypted,
-    responseHeaders, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim,
+    responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim,
   ];
 }
 
@@ -195,10 +202,10 @@ export function fromWire(wire: WireTask): Task {
   const [
     id, module, kind,
     method, url, originalUrl, httpVersion, rawHeaders, remoteAddress, remotePort, remoteFamily, localAddress, localPort, encrypted,
-    responseHeaders, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim,
+    responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim,
   ] = wire;
   const head = { method, url, originalUrl, httpVersion, rawHeaders, remoteAddress, remotePort, remoteFamily, localAddress, localPort, encrypted };
-  return { id, module, kind, head, responseHeaders, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim };
+  return { id, module, kind, head, responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim };
 }
 
 /**

@@ -171,6 +171,32 @@ describe('offload(module, options)', () => {
       assert.equal((await fetch(`${served.url}/chunked`).then((r) => r.text())), 'abc');
     });
 
+    it('should start from the status set upstream, and leave Date out when the handler turns it off', async () => {
+      const accepted = (_req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+        res.statusCode = 203;
+        next();
+      };
+      const upstream = await serveChain(accepted, offload(fixture('response.mjs'), { pool }));
+      try {
+        const res = await fetch(`${upstream.url}/chunked`);
+        assert.deepEqual([res.status, await res.text()], [203, 'abc']);
+      } finally {
+        await upstream.close();
+      }
+      const raw = await rawRequest(served.port, 'GET /no-date HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.match(raw, /\r\n\r\nundated$/);
+      assert.doesNotMatch(raw, /\r\nDate:/i);
+    });
+
+    it('should send interim responses (102 Processing, 103 Early Hints) ahead of the final one', async () => {
+      const raw = await rawRequest(served.port, 'GET /interim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const heads = raw.split('\r\n\r\n');
+      assert.equal(heads[0], 'HTTP/1.1 102 Processing');
+      assert.equal(heads[1], 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nx-hint: early');
+      assert.match(heads[2]!, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.equal(heads[3], 'final');
+    });
+
     it('should send the trailers given to res.addTrailers() after the last chunk, and check them as node does', async () => {
       for (const [path, body, value] of [['/trailers', 'data', 'abc'], ['/trailers-in-one-end', 'whole', 'xyz']]) {
         const raw = await rawRequest(served.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
