@@ -400,7 +400,8 @@ function validateOptions(options: ErrorHandlerOptions): Settings {
 }
 
 function parseSize(value: unknown): number {
-  const parsed = typeof value === 'number' ? value : typeof value === 'string' && SIZE.test(value) ? bytes.parse(value) : null;
+  // Trimmed: the pattern allows spaces around, and bytes.parse("64kb ") falls back to parseInt (64).
+  const parsed = typeof value === 'number' ? value : typeof value === 'string' && SIZE.test(value) ? bytes.parse(value.trim()) : null;
   if (parsed === null || !Number.isFinite(parsed) || parsed < 0) {
     throw invalidOption(`drainLimit must be a number of bytes ≥ 0 or a size such as "64kb", got ${JSON.stringify(value)}`);
   }

@@ -27,16 +27,20 @@ export function checkObject(what: string, value: unknown): Record<string, unknow
 
 export function toDuration(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  const parsed = typeof value === 'string' ? ms(value as ms.StringValue) : value;
-  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
-    throw invalidOption(`${name} must be a duration: milliseconds >= 0 or a string such as "5s" (got ${JSON.stringify(value)})`);
+  const parsed = typeof value === 'string' ? ms(value.trim() as ms.StringValue) : value;
+  // Node's timers take at most 2^31 - 1 ms: a longer one fires at once.
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0 || parsed > MAX_TIMER_MS) {
+    throw invalidOption(`${name} must be a duration: milliseconds from 0 to ${MAX_TIMER_MS} (24.8 days) or a string such as "5s" (got ${JSON.stringify(value)})`);
   }
   return parsed;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export function toSize(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  const parsed = typeof value === 'string' ? bytes.parse(value) : value;
+  // Trimmed: bytes.parse("2mb ") falls back to parseInt (2).
+  const parsed = typeof value === 'string' ? bytes.parse(value.trim()) : value;
   if (typeof parsed !== 'number' || !Number.isSafeInteger(parsed) || parsed < 1) {
     throw invalidOption(`${name} must be a size: bytes >= 1 or a string such as "1mb" (got ${JSON.stringify(value)})`);
   }

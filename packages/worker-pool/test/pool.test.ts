@@ -147,6 +147,9 @@ describe('offload(module, options) options', () => {
       {},
       { pool: {} },
       { pool, timeout: 'never' },
+      // Past what Node's timers can wait: such a deadline would pass at once.
+      { pool, timeout: '30d' },
+      { pool, abortGrace: 2 ** 31 },
       { pool, kind: 'express' },
       { pool, abortGrace: -1 },
       { pool, highWaterMark: 0 },
@@ -163,6 +166,7 @@ describe('offload(module, options) options', () => {
   it('should accept durations and sizes as numbers or strings', () => {
     assert.doesNotThrow(() => offload(fixture('echo.mjs'), { pool, timeout: '5s', abortGrace: 250, highWaterMark: '256kb' }));
     assert.doesNotThrow(() => offload(fixture('echo.mjs'), { inline: true, timeout: 0 }));
+    assert.doesNotThrow(() => offload(fixture('echo.mjs'), { pool, timeout: ' 5s ' }));
   });
 
   it('should export JSON Schemas that forbid unknown options', () => {
