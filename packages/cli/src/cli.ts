@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { build, findConfig, formatTree, loadConfig } from '@unblock/config';
-import { UsageError } from './errors.js';
+import { build, checkHandlers, findConfig, formatTree, loadConfig } from '@unblock/config';
+import { StartError, UsageError } from './errors.js';
 import { formatError } from './format.js';
 import { createLogger } from './log.js';
 import type { Overrides } from './options.js';
-import { EXIT, runPrimary } from './primary.js';
+import { EXIT, runPrimary, START_TIMEOUT_MS } from './primary.js';
 import { readTls } from './server.js';
 
 export const USAGE = `Usage:
@@ -21,8 +21,9 @@ serve   runs the config's servers; the flags override the config
           --threads        maxThreads of every worker pool
         SIGTERM/SIGINT: finish in-flight requests, close pools, exit 0 (twice: force)
         SIGHUP: reload code and config with a rolling restart
-check   validates the config, builds its chain and reads its TLS files
-        without listening, prints it as a tree; exit code 0 when valid, 1 when not`;
+check   validates the config, builds its chain, loads its offload handlers and
+        reads its TLS files without listening, prints it as a tree; exit code 0
+        when valid, 1 when not`;
 
 export interface ParsedCommand {
   command: 'serve' | 'check' | 'help' | 'version';
@@ -58,6 +59,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     throw new UsageError(command === undefined ? 'no command given' : `unknown command "${command}"`);
   }
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if (config === '') throw new UsageError('the config is an empty string: give a file or a folder, or nothing for the default names');
   const overrides: Overrides = {};
   if (values.port !== undefined) overrides.port = integer('--port', values.port, 0, 65535);
   if (values.host !== undefined) {
@@ -83,7 +85,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     command = parseCommandLine(argv);
   } catch (err) {
-    process.stderr.write(`unblock: ${(err as Error).message}\n\n${USAGE}\n`);
+    process.stderr.write(`unblock: ${formatError(err)}\n\n${USAGE}\n`);
     return EXIT.usage;
   }
   try {
@@ -105,13 +107,39 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** Validates and builds (imports every module, calls every factory) without listening. */
-async function check(file: string | undefined): Promise<number> {
+/** Validates and builds (imports every module, calls every factory) without listening, within `startTimeout` ms. */
+export async function check(file: string | undefined, startTimeout = START_TIMEOUT_MS): Promise<number> {
   const path = findConfig(file);
   const config = await loadConfig(path);
-  for (const server of config.servers) if (server.tls) readTls({ path: server.path, tls: server.tls });
-  const built = await build(config);
+  for (const server of config.servers) if (server.tls) readTls(server.tls);
+  const built = await bounded(build(config), startTimeout);
   await built.close();
+  await bounded(checkHandlers(config), startTimeout);
   process.stdout.write(`${path}: valid\n${formatTree(config)}\n`);
   return EXIT.ok;
+}
+
+/**
+ * `building`, bounded as a worker's start is: an import (a top-level await)
+ * or a factory that never settles fails with UNBLOCK_ERR_CLI_START rather
+ * than hang, or end the process without a word when it waits on nothing.
+ */
+async function bounded<T>(building: Promise<T>, timeout: number): Promise<T> {
+  const what = "a module's import (a top-level await) or a factory";
+  let timer: NodeJS.Timeout | undefined;
+  let onIdle: (() => void) | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StartError(`the chain was not built within ${timeout / 1000} s: ${what} never settles`)), timeout);
+    // Not keeping the process alive itself, the timer lets a wait on nothing
+    // empty the event loop, which tells at once that it can never end.
+    timer.unref();
+    onIdle = () => reject(new StartError(`the chain cannot be built: ${what} waits on nothing and can never settle`));
+    process.once('beforeExit', onIdle);
+  });
+  try {
+    return await Promise.race([building, stuck]);
+  } finally {
+    clearTimeout(timer);
+    process.off('beforeExit', onIdle!);
+  }
 }

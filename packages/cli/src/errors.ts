@@ -39,3 +39,17 @@ export class TlsError extends CommandError {
     this.name = 'TlsError';
   }
 }
+
+/**
+ * A worker failed to start with an error that has a code of its own (a TLS
+ * file, a config module that throws on import), rebuilt in the primary:
+ * error classes do not cross processes, their message and code do.
+ */
+export class WorkerStartError extends CommandError {
+  readonly code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.code = code;
+    this.name = 'WorkerStartError';
+  }
+}

@@ -6,8 +6,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { formatAddress, formatTree, loadConfig, type LoadedConfig } from '@unblock/config';
-import { StartError } from './errors.js';
+import { formatAddress, formatTree, loadConfig, MAX_TIMER_MS, type LoadedConfig } from '@unblock/config';
+import { StartError, WorkerStartError } from './errors.js';
 import { formatError } from './format.js';
 import type { Logger } from './log.js';
 import { applyOverrides, type Overrides } from './options.js';
@@ -23,6 +23,8 @@ interface Managed {
   startedAt: number;
   /** Set when the primary asked it to stop: its exit is expected. */
   retiring: boolean;
+  /** Set once all its servers listen. */
+  ready: boolean;
 }
 
 // Crash restarts back off from 100 ms to 10 s; a worker that stayed up for a
@@ -33,8 +35,8 @@ const STABLE_AFTER_MS = 60_000;
 // How long the primary waits for a worker's own drain past shutdownTimeout
 // (closing pools, exiting) before it kills it.
 const EXIT_GRACE_MS = 5_000;
-// A worker that has not listened by then (an import that never settles) is killed.
-const START_TIMEOUT_MS = 60_000;
+/** A worker that has not listened by then (an import that never settles) is killed; `check` gives building its chains as long. */
+export const START_TIMEOUT_MS = 60_000;
 
 export async function runPrimary(configFile: string, overrides: Overrides, log: Logger): Promise<number> {
   let config = applyOverrides(await loadConfig(configFile), overrides);
@@ -54,10 +56,10 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
   for (const server of config.servers) if (server.port === 0) pinnedPorts[server.name] = await freePort(server.host);
   const settings: WorkerSettings = { config: configFile, overrides, pinnedPorts };
 
-  /** Forks a worker and resolves once all its servers listen; rejects if it fails first. */
-  const start = (): Promise<{ managed: Managed; servers: Address }> => {
+  /** Forks a worker; `ready` resolves once all its servers listen, and rejects if it fails (or is stopped) first. */
+  const start = (): { managed: Managed; ready: Promise<Address> } => {
     const worker = cluster.fork({ [SETTINGS_VARIABLE]: JSON.stringify(settings) });
-    const managed: Managed = { worker, startedAt: Date.now(), retiring: false };
+    const managed: Managed = { worker, startedAt: Date.now(), retiring: false, ready: false };
     live.add(managed);
     // An IPC message to a worker that just died fails; its exit says the rest.
     worker.on('error', () => {});
@@ -66,31 +68,34 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
     worker.on('message', (message: WorkerMessage) => {
       if (message?.type === 'closed') send(worker, { type: 'closed-ack' });
     });
-    return new Promise((resolve, reject) => {
-      let failure = 'exited before it was ready';
+    const ready = new Promise<Address>((resolve, reject) => {
+      let failure: { message: string; code?: string } = { message: 'exited before it was ready' };
       const timer = setTimeout(() => {
-        failure = `did not listen within ${START_TIMEOUT_MS / 1000} s`;
+        failure = { message: `did not listen within ${START_TIMEOUT_MS / 1000} s` };
         worker.process.kill('SIGKILL');
       }, START_TIMEOUT_MS);
       const onMessage = (message: WorkerMessage) => {
         if (message?.type === 'ready') {
+          managed.ready = true;
           clearTimeout(timer);
           worker.off('exit', onEarlyExit);
           worker.off('message', onMessage);
           worker.on('exit', (code, signal) => onExit(managed, code, signal));
-          resolve({ managed, servers: message.servers });
+          resolve(message.servers);
         } else if (message?.type === 'failed') {
-          failure = message.message;
+          failure = message;
         }
       };
       const onEarlyExit = () => {
         clearTimeout(timer);
         live.delete(managed);
-        reject(new StartError(`worker ${worker.id} failed to start: ${failure}`));
+        const message = `worker ${worker.id} failed to start: ${failure.message}`;
+        reject(failure.code === undefined ? new StartError(message) : new WorkerStartError(message, failure.code));
       };
       worker.on('message', onMessage);
       worker.once('exit', onEarlyExit);
     });
+    return { managed, ready };
   };
 
   const retire = (managed: Managed): Promise<void> => {
@@ -99,8 +104,13 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
       if (managed.worker.isDead()) resolve();
       else managed.worker.once('exit', () => resolve());
     });
-    send(managed.worker, { type: 'shutdown' });
-    const killer = setTimeout(() => managed.worker.process.kill('SIGKILL'), config.shutdownTimeout + EXIT_GRACE_MS);
+    // A worker still loading its code may not listen for messages yet, and
+    // would miss one; a signal reaches it at any point, and before it is
+    // ready it has no request in flight to drain.
+    if (managed.ready) send(managed.worker, { type: 'shutdown' });
+    else managed.worker.process.kill('SIGTERM');
+    // The config keeps shutdownTimeout within timer range; the grace must not push it past.
+    const killer = setTimeout(() => managed.worker.process.kill('SIGKILL'), Math.min(config.shutdownTimeout + EXIT_GRACE_MS, MAX_TIMER_MS));
     return exited.finally(() => {
       clearTimeout(killer);
       live.delete(managed);
@@ -115,21 +125,35 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
     restartLater();
   };
 
+  const count = (c: LoadedConfig) => (c.workers === 'auto' ? availableParallelism() : c.workers);
+  /** The workers that serve or are starting to, and are not being stopped. */
+  const running = () => [...live].filter((managed) => !managed.retiring).length;
+
   const restartLater = () => {
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** crashes);
     crashes++;
     log.info(`restarting a worker in ${delay} ms`);
-    setTimeout(() => {
-      if (shuttingDown) return;
+    setTimeout(topUp, delay);
+  };
+
+  /**
+   * Starts the workers missing from the configured count. A restart is a
+   * top-up rather than one worker per crash, so that a reload (which starts
+   * a full set) and a crash around it do not both add one. During a reload
+   * it waits: the reload tops up when it is done.
+   */
+  const topUp = () => {
+    if (shuttingDown || reloading !== undefined) return;
+    for (let missing = count(config) - running(); missing > 0; missing--) {
+      const { managed, ready } = start();
       // A replacement that fails to start counts as one more crash.
-      start().catch((err: unknown) => {
+      ready.catch((err: unknown) => {
+        if (managed.retiring) return;
         log.error(formatError(err));
         restartLater();
       });
-    }, delay);
+    }
   };
-
-  const count = (c: LoadedConfig) => (c.workers === 'auto' ? availableParallelism() : c.workers);
 
   const reload = async () => {
     let next: LoadedConfig;
@@ -147,7 +171,11 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
       // Rolling: a new worker listens before an old one starts to drain, so
       // there is always a process accepting connections.
       for (let i = 0; i < Math.max(count(next), old.length) && !shuttingDown; i++) {
-        if (i < count(next)) fresh.push((await start()).managed);
+        if (i < count(next)) {
+          const { managed, ready } = start();
+          await ready;
+          fresh.push(managed);
+        }
         if (i < old.length) void retire(old[i]!);
       }
       if (!shuttingDown) log.info('reload: done', { workers: fresh.length });
@@ -170,6 +198,8 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
         await reload();
       } while (reloadAgain && !shuttingDown);
       reloading = undefined;
+      // Workers that crashed during the reload and were not replaced by it.
+      topUp();
     })();
   };
 
@@ -202,8 +232,10 @@ export async function runPrimary(configFile: string, overrides: Overrides, log: 
 
   // Start: every worker must come up, or the command fails.
   try {
-    const started = await Promise.all(Array.from({ length: count(config) }, () => start()));
-    banner(log, configFile, config, started[0]!.servers, started.length);
+    const started = await Promise.all(Array.from({ length: count(config) }, () => start().ready));
+    // A signal while they started: they are being stopped, not served.
+    if (shuttingDown) return exit;
+    banner(log, configFile, config, started[0]!, started.length);
     ready = true;
   } catch (err) {
     // Stopped by a signal while starting: that stop decides the exit code.

@@ -69,7 +69,8 @@ export function serve({ config, handler, poolHealth }: ServeOptions): RunningSer
     keepAliveTimeout: config.keepAliveTimeout,
     // Node checks the two timeouts above only this often (30 s by
     // default), which would let a slow client hold a socket far longer.
-    connectionsCheckingInterval: Math.max(100, Math.min(1000, config.headersTimeout / 2)),
+    // node:http takes whole milliseconds only.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeout / 2))),
   };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     active.add(res);
@@ -87,7 +88,7 @@ export function serve({ config, handler, poolHealth }: ServeOptions): RunningSer
     }
     handler(req, res);
   };
-  const server = config.tls ? createHttpsServer({ ...options, ...readTls({ path: config.path, tls: config.tls }) }, listener) : createServer(options, listener);
+  const server = config.tls ? createHttpsServer({ ...options, ...readTls(config.tls) }, listener) : createServer(options, listener);
   // Every socket (the TCP ones, under TLS), upgraded ones included (http
   // stops tracking those), so that the end of a drain leaves nothing open.
   const sockets = new Set<Socket>();
@@ -139,13 +140,13 @@ export function serve({ config, handler, poolHealth }: ServeOptions): RunningSer
  * passphrase throws here, naming the setting, before the server listens (and
  * in `unblock check`), not at the first connection.
  */
-export function readTls(config: Pick<ServerConfig, 'path'> & { tls: TlsConfig }): SecureContextOptions {
-  const { tls, path } = config;
+export function readTls(tls: TlsConfig): SecureContextOptions {
+  const { path } = tls;
   const read = (key: 'key' | 'cert', file: string) => {
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new TlsError(`${path}.tls.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+      throw new TlsError(`${path}.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
     }
   };
   const options: SecureContextOptions = { key: read('key', tls.key), cert: read('cert', tls.cert) };
@@ -153,7 +154,7 @@ export function readTls(config: Pick<ServerConfig, 'path'> & { tls: TlsConfig })
   try {
     createSecureContext(options);
   } catch (err) {
-    throw new TlsError(`${path}.tls: ${(err as Error).message}`, { cause: err });
+    throw new TlsError(`${path}: ${(err as Error).message}`, { cause: err });
   }
   return options;
 }

@@ -21,7 +21,8 @@ export interface WorkerSettings {
 
 export type WorkerMessage =
   | { type: 'ready'; servers: { name: string; host: string; port: number }[] }
-  | { type: 'failed'; message: string }
+  /** `code`: the error's own, which the primary reports it with (`message` then leaves it out). */
+  | { type: 'failed'; message: string; code?: string }
   | { type: 'closed' };
 export type PrimaryMessage = { type: 'shutdown' } | { type: 'closed-ack' };
 
@@ -53,17 +54,13 @@ export async function runWorker(): Promise<void> {
   // to this process alone still drains it.
   process.on('SIGINT', () => {});
   process.on('SIGHUP', () => {});
-  // Told to stop before the servers listen: nothing is in flight yet.
-  const stopEarly = (message: PrimaryMessage) => {
-    if (message?.type === 'shutdown') process.exit(0);
-  };
-  process.on('message', stopEarly);
 
+  // Until the config is loaded, a SIGTERM (how the primary stops a worker
+  // that is not ready) ends this process at once: nothing is in flight yet.
   try {
     const configured = applyOverrides(await loadConfig(settings.config), settings.overrides ?? {});
     const loaded = { ...configured, servers: configured.servers.map((s) => (s.port === 0 && settings.pinnedPorts?.[s.name] !== undefined ? { ...s, port: settings.pinnedPorts[s.name]! } : s)) };
     process.on('SIGTERM', () => void stop(loaded.shutdownTimeout));
-    process.off('message', stopEarly);
     process.on('message', (message: PrimaryMessage) => {
       if (message?.type === 'shutdown') void stop(loaded.shutdownTimeout);
     });
@@ -83,10 +80,10 @@ export async function runWorker(): Promise<void> {
     const addresses = await Promise.all(servers.map((s) => s.listen()));
     await send({ type: 'ready', servers: servers.map((s, i) => ({ name: s.config.name, host: addresses[i]!.address, port: addresses[i]!.port })) });
   } catch (err) {
-    const message = formatError(err);
     // The primary reports it, once, as the reason the command failed.
-    if (process.send === undefined) log.error(message);
-    await send({ type: 'failed', message });
+    if (process.send === undefined) log.error(formatError(err));
+    const { code } = err as { code?: unknown };
+    await send(typeof code === 'string' && code.startsWith('UNBLOCK_ERR_') ? { type: 'failed', message: (err as Error).message, code } : { type: 'failed', message: formatError(err) });
     await app?.close().catch(() => {});
     process.exit(1);
   }

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect as connectTls } from 'node:tls';
 import { describe, it } from 'node:test';
 import { Agent, fetch } from 'undici';
+import { check } from '../src/cli.js';
 import { parseCommandLine } from '../src/index.js';
-import { listening, project, run, sleep } from './helpers.js';
+import { listening, project, run, sleep, workerPids } from './helpers.js';
 
 const APP = `
 server: { port: 0, keepAliveTimeout: 1s, shutdownTimeout: 5s }
@@ -24,7 +26,7 @@ describe('parseCommandLine(argv)', () => {
   });
 
   it('should throw UNBLOCK_ERR_CLI_USAGE for bad flags and commands', () => {
-    for (const argv of [[], ['start'], ['serve', '--port', '-1'], ['serve', '--port', '70000'], ['serve', '--workers', '0'], ['serve', '--nope'], ['check', 'a', 'b'], ['check', '--port', '1']]) {
+    for (const argv of [[], ['start'], ['check', ''], ['serve', ''], ['serve', '--port', '-1'], ['serve', '--port', '70000'], ['serve', '--workers', '0'], ['serve', '--nope'], ['check', 'a', 'b'], ['check', '--port', '1']]) {
       assert.throws(() => parseCommandLine(argv), { code: 'UNBLOCK_ERR_CLI_USAGE' }, argv.join(' '));
     }
   });
@@ -56,6 +58,33 @@ describe('unblock check', { timeout: 180_000 }, () => {
     assert.match(r.stderr(), /chain\[0\]\.app: cannot import \.\/broken-app\.js: broken on import/);
   });
 
+  it('should exit 1 when an offload handler module throws on import', async () => {
+    const dir = project('chain:\n  - offload: { handler: ./broken-app.js }\n');
+    const r = run(['check'], dir);
+    assert.equal(await r.exited(), 1);
+    assert.match(r.stderr(), /chain\[0\]\.offload\.handler: cannot import .*broken-app\.js: broken on import \[UNBLOCK_ERR_CONFIG_MODULE\]/);
+  });
+
+  it('should exit 1 with UNBLOCK_ERR_CLI_START when an import waits on nothing, at once', async () => {
+    const dir = project('chain:\n  - app: ./never-settles.mjs\n');
+    copyFileSync(new URL('./fixtures/never-settles.mjs', import.meta.url), join(dir, 'never-settles.mjs'));
+    const r = run(['check'], dir);
+    assert.equal(await r.exited(5_000), 1);
+    assert.match(r.stderr(), /the chain cannot be built: a module's import \(a top-level await\) or a factory waits on nothing .*\[UNBLOCK_ERR_CLI_START\]/);
+  });
+
+  it('should give up with UNBLOCK_ERR_CLI_START when building outlasts the start timeout', async () => {
+    const dir = project('chain:\n  - app: ./never-settles.mjs\n');
+    copyFileSync(new URL('./fixtures/never-settles.mjs', import.meta.url), join(dir, 'never-settles.mjs'));
+    // A timer that keeps the process alive, as a module's own polling would: only the timeout ends the wait.
+    const alive = setInterval(() => {}, 1_000);
+    try {
+      await assert.rejects(check(join(dir, 'unblock.config.yaml'), 200), { code: 'UNBLOCK_ERR_CLI_START', message: /not built within 0\.2 s/ });
+    } finally {
+      clearInterval(alive);
+    }
+  });
+
   it('should exit 1 when there is no config', async () => {
     const dir = project('', { name: 'other.yaml' });
     const r = run(['check'], dir);
@@ -66,8 +95,14 @@ describe('unblock check', { timeout: 180_000 }, () => {
   it('should exit 2 with the usage for a wrong command line', async () => {
     const r = run(['serve', '--port', 'eighty'], project(APP));
     assert.equal(await r.exited(), 2);
-    assert.match(r.stderr(), /--port must be a whole number/);
+    assert.match(r.stderr(), /^unblock: --port must be a whole number.* \[UNBLOCK_ERR_CLI_USAGE\]\n/);
     assert.match(r.stderr(), /Usage:/);
+    const unknown = run(['bogus'], project(APP));
+    assert.equal(await unknown.exited(), 2);
+    assert.match(unknown.stderr(), /^unblock: unknown command "bogus" \[UNBLOCK_ERR_CLI_USAGE\]\n/);
+    const empty = run(['check', ''], project(APP));
+    assert.equal(await empty.exited(), 2);
+    assert.match(empty.stderr(), /^unblock: the config is an empty string.* \[UNBLOCK_ERR_CLI_USAGE\]\n/);
   });
 });
 
@@ -83,7 +118,7 @@ describe('unblock serve', { timeout: 180_000 }, () => {
   it('should exit 1 when a worker cannot start, saying why', async () => {
     const r = run(['serve'], project('server: { port: 0 }\nchain:\n  - app: ./broken-app.js\n'));
     assert.equal(await r.exited(), 1);
-    assert.match(r.stderr(), /failed to start: chain\[0\]\.app: cannot import/);
+    assert.match(r.stderr(), /failed to start: chain\[0\]\.app: cannot import .*\[UNBLOCK_ERR_CONFIG_MODULE\]\n$/);
   });
 
   it('should exit 1 when the port is taken', async () => {
@@ -150,6 +185,15 @@ describe('unblock serve', { timeout: 180_000 }, () => {
     await r.waitFor((e) => String(e.msg).startsWith('SIGINT: shutting down'));
     r.child.kill('SIGINT');
     assert.equal(await r.exited(5_000), 1);
+  });
+
+  it('should stop a worker still loading its code on SIGTERM, without ever serving', async () => {
+    const preload = fileURLToPath(new URL('./fixtures/slow-boot.mjs', import.meta.url));
+    const r = run(['serve'], project(APP), { NODE_OPTIONS: `--import ${preload}` });
+    await r.waitFor((e) => e.msg === 'worker booting');
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited(5_000), 0);
+    assert.ok(!r.events.some((e) => e.event === 'listening'), r.stdout());
   });
 
   it('should restart a crashed worker', async () => {
@@ -244,8 +288,8 @@ describe('unblock serve', { timeout: 180_000 }, () => {
     assert.equal(await r.exited(), 0);
   });
 
-  it('should cut off a client that sends its headers too slowly (headersTimeout)', async () => {
-    const r = run(['serve'], project('server: { port: 0, headersTimeout: 300ms, requestTimeout: 1s }\nchain:\n  - app: ./app.js\n'));
+  it('should cut off a client that sends its headers too slowly (headersTimeout, any whole number of ms)', async () => {
+    const r = run(['serve'], project('server: { port: 0, headersTimeout: 301ms, requestTimeout: 1s }\nchain:\n  - app: ./app.js\n'));
     const url = new URL(await listening(r));
     const reply = await new Promise<string>((resolve, reject) => {
       const socket = connect(Number(url.port), url.hostname, () => socket.write('GET /pid HTTP/1.1\r\nHost: x\r\n'));
@@ -305,6 +349,51 @@ describe('unblock serve: SIGHUP', { timeout: 180_000 }, () => {
     assert.deepEqual([...versions].sort(), ['v1', 'v2']);
     const pids = new Set([...seen].map((s) => s.split(' ')[0]));
     assert.ok(pids.size >= 4, `expected 2 old and 2 new worker pids, saw ${[...pids].join(', ')}`);
+  });
+
+  describe('when a worker crashes around a reload', () => {
+    const SLOW = 'server: { port: 0, workers: 2, keepAliveTimeout: 1s, shutdownTimeout: 5s }\nchain:\n  - app: ./slow-start.js\n';
+
+    /** Waits for the old workers to drain, then checks that the configured count is left for good. */
+    const assertWorkers = async (r: ReturnType<typeof run>, expected: number) => {
+      const deadline = Date.now() + 8_000;
+      while (workerPids(r).length > expected && Date.now() < deadline) await sleep(100);
+      // A restart the reload did not count would be forked by now.
+      await sleep(300);
+      assert.equal(workerPids(r).length, expected, r.stdout());
+    };
+
+    it('should leave the configured count when one crashes during the reload', async () => {
+      const r = run(['serve'], project(SLOW));
+      try {
+        const url = await listening(r);
+        r.child.kill('SIGHUP');
+        await r.waitFor((e) => e.msg === 'reload: starting new workers');
+        // The new worker is still starting: an old one answers, and crashes.
+        await fetch(`${url}/crash`, { dispatcher: new Agent() }).catch(() => {});
+        await r.waitFor((e) => String(e.msg).includes('exited (code 3)'));
+        await r.waitFor((e) => e.msg === 'reload: done');
+        await assertWorkers(r, 2);
+      } finally {
+        r.child.kill('SIGTERM');
+      }
+      assert.equal(await r.exited(), 0);
+    });
+
+    it('should leave the configured count when the reload comes while a crashed one restarts', async () => {
+      const r = run(['serve'], project(SLOW));
+      try {
+        const url = await listening(r);
+        await fetch(`${url}/crash`, { dispatcher: new Agent() }).catch(() => {});
+        await r.waitFor((e) => String(e.msg).includes('exited (code 3)'));
+        r.child.kill('SIGHUP');
+        await r.waitFor((e) => e.msg === 'reload: done');
+        await assertWorkers(r, 2);
+      } finally {
+        r.child.kill('SIGTERM');
+      }
+      assert.equal(await r.exited(), 0);
+    });
   });
 
   it('should keep serving the previous version when the new config is invalid', async () => {
@@ -431,7 +520,14 @@ describe('unblock serve: TLS', { timeout: 180_000 }, () => {
     const missing = project(TLS_APP);
     const served = run(['serve'], missing);
     assert.equal(await served.exited(), 1);
-    assert.match(served.stderr(), /failed to start: server\.tls\.key: cannot read .*tls-key\.pem \(ENOENT\)/);
+    assert.match(served.stderr(), /failed to start: server\.tls\.key: cannot read .*tls-key\.pem \(ENOENT\) \[UNBLOCK_ERR_CLI_TLS\]\n$/);
+  });
+
+  it('should name a TLS setting that servers inherit from server where it is written', async () => {
+    const inherited = project('server: { tls: { key: ./tls-key.pem, cert: ./tls-cert.pem } }\nservers:\n  - { name: a, port: 0, chain: [{ app: ./app.js }] }\n  - { name: b, port: 0, chain: [{ app: ./app.js }] }\n');
+    const checked = run(['check'], inherited);
+    assert.equal(await checked.exited(), 1);
+    assert.match(checked.stderr(), /^unblock: server\.tls\.key: cannot read .*tls-key\.pem \(ENOENT\) \[UNBLOCK_ERR_CLI_TLS\]\n$/);
   });
 });
 

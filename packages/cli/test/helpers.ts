@@ -1,5 +1,5 @@
 // Runs the real `unblock` command as a child process, as a user would.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,7 +13,7 @@ export const BIN = join(here, '..', 'dist', 'bin.js');
 export function project(config: string, { version = 'v1', name = 'unblock.config.yaml' } = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'unblock-cli-'));
   copyFileSync(join(here, 'fixtures', 'app.js'), join(dir, 'app.js'));
-  for (const file of ['broken-app.js', 'busy.js']) copyFileSync(join(here, 'fixtures', file), join(dir, file));
+  for (const file of ['broken-app.js', 'busy.js', 'slow-start.js']) copyFileSync(join(here, 'fixtures', file), join(dir, file));
   writeFileSync(join(dir, 'VERSION'), version);
   writeFileSync(join(dir, name), config);
   return dir;
@@ -112,3 +112,12 @@ export async function listening(r: Run, server = 0): Promise<string> {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The pids of the processes the command forked (its workers, starting, serving or draining). */
+export function workerPids(r: Run): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(r.child.pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there is none
+  }
+}

@@ -2,6 +2,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chain, type Chain, type ChainItem } from '@unblock/chain';
 import { fromKoa } from '@unblock/koa';
+import { detectKind } from '@unblock/worker-pool';
 import { resolve as resolveModule } from 'import-meta-resolve';
 import { ConfigModuleError, ConfigStepError, invalidArgument } from './errors.js';
 import { builtinSteps, poolProvider } from './steps.js';
@@ -86,6 +87,33 @@ export async function build(config: LoadedConfig | Record<string, unknown>): Pro
   } catch (err) {
     await closePools();
     throw err;
+  }
+}
+
+/**
+ * Imports the handler module of every offload step here, on this thread, and
+ * checks that its default export is a handler of a kind offload runs (what
+ * `unblock check` does): at run time these load on the pools' threads, at
+ * the first request, where a broken one would only fail requests. The
+ * module's top-level code runs, as an app module's does when a chain is
+ * built; its `init()`, which each thread calls before it takes requests,
+ * does not. Throws a ConfigModuleError naming the step's `handler`.
+ */
+export async function checkHandlers(config: LoadedConfig): Promise<void> {
+  for (const server of config.servers) await checkStepHandlers(server.chain, config);
+}
+
+async function checkStepHandlers(steps: readonly Step[], loaded: LoadedConfig): Promise<void> {
+  for (const step of steps) {
+    if (step.kind === 'mount') await checkStepHandlers(step.chain, loaded);
+    if (step.kind !== 'builtin' || step.name !== 'offload') continue;
+    const path = `${step.path}.handler`;
+    // Relative to the config file, as the offload step resolves it.
+    const file = resolve(loaded.dir, step.options.handler as string);
+    const value = (await importModule(file, path, loaded)).default;
+    if (detectKind(value) === undefined) {
+      throw new ConfigModuleError(`the default export of ${file} is ${value === null ? 'null' : typeof value}, not a handler: export a (req, res) function, an Express/Connect/Koa app, or a fetch-style handler`, path, loaded.file);
+    }
   }
 }
 

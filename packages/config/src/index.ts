@@ -1,4 +1,4 @@
-export { build, buildChain, isKoaApp, resolveModuleUrl, type BuiltApp, type BuiltChain, type PoolStats } from './build.js';
+export { build, buildChain, checkHandlers, isKoaApp, resolveModuleUrl, type BuiltApp, type BuiltChain, type PoolStats } from './build.js';
 export { substituteEnv } from './env.js';
 export * from './errors.js';
 export { DEFAULT_CONFIG_NAMES, findConfig, loadConfig, readConfigFile } from './load.js';
@@ -6,5 +6,5 @@ export { composeSchema, stepNames } from './schema.js';
 export { builtinSteps } from './steps.js';
 export { formatAddress, formatTree } from './tree.js';
 export type { AccessLog, JsonSchema, LoadedConfig, LoadOptions, ServerConfig, Step, StepContext, StepDefinition, StepResult, TlsConfig, ValidateOptions } from './types.js';
-export { parseDuration, parseSize } from './units.js';
+export { MAX_TIMER_MS, parseDuration, parseSize } from './units.js';
 export { validateConfig } from './validate.js';

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseDocument } from 'yaml';
+import { Alias, LineCounter, parseDocument, visit } from 'yaml';
 import { substituteEnv } from './env.js';
 import { ConfigNotFoundError, ConfigParseError, ConfigUnsupportedError, invalidArgument } from './errors.js';
 import type { LoadedConfig, LoadOptions } from './types.js';
@@ -61,7 +61,10 @@ export async function readConfigFile(path: string, env: NodeJS.ProcessEnv = proc
   }
 }
 
-function parseText(text: string, path: string, json: boolean): unknown {
+function parseText(raw: string, path: string, json: boolean): unknown {
+  // Editors on Windows may start a UTF-8 file with a byte order mark: it is
+  // no part of the content (YAML skips it, JSON.parse does not).
+  const text = raw.replace(/^\uFEFF/, '');
   if (json) {
     try {
       return JSON.parse(text) as unknown;
@@ -71,13 +74,35 @@ function parseText(text: string, path: string, json: boolean): unknown {
   }
   // YAML 1.2 core schema: `on`/`yes` stay strings, as in JSON, so a YAML
   // file and its JSON twin mean the same thing.
-  const document = parseDocument(text, { schema: 'core', prettyErrors: true, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { schema: 'core', prettyErrors: true, uniqueKeys: true, lineCounter });
   const [first] = document.errors;
   if (first !== undefined) {
     const where = first.linePos?.[0] ? `:${first.linePos[0].line}:${first.linePos[0].col}` : '';
     throw new ConfigParseError(`${path}${where}: not valid YAML: ${first.message.split('\n')[0]}`, path, { cause: first });
   }
-  return document.toJS({ maxAliasCount: 100 }) ?? {};
+  // An alias is resolved only here, and the yaml package's errors for one
+  // (an undefined anchor, too many expansions) carry no position: the alias
+  // being resolved when one is thrown is where the mistake is.
+  const resolving: Alias[] = [];
+  visit(document, {
+    Alias(_key, alias) {
+      alias.toJSON = (...args: Parameters<Alias['toJSON']>) => {
+        resolving.push(alias);
+        const value: unknown = Alias.prototype.toJSON.apply(alias, args);
+        resolving.pop();
+        return value;
+      };
+    },
+  });
+  try {
+    return document.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    const offset = resolving.at(-1)?.range?.[0];
+    const position = offset === undefined ? undefined : lineCounter.linePos(offset);
+    const where = position === undefined ? '' : `:${position.line}:${position.col}`;
+    throw new ConfigParseError(`${path}${where}: not valid YAML: ${(err as Error).message}`, path, { cause: err });
+  }
 }
 
 async function importConfig(path: string, env: NodeJS.ProcessEnv): Promise<unknown> {

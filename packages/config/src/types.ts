@@ -26,6 +26,8 @@ export interface TlsConfig {
   key: string;
   cert: string;
   passphrase: string | undefined;
+  /** Where these settings are in the config, for messages: `server.tls` when a server inherits them, else `servers[1].tls`. */
+  path: string;
 }
 
 /** One server of a config, with its settings resolved to numbers and defaults filled in. */

@@ -8,7 +8,7 @@ import ms from 'ms';
 export function parseDuration(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
   if (typeof value !== 'string' || !DURATION.test(value)) return undefined;
-  const parsed = ms(value as ms.StringValue);
+  const parsed = ms(withoutSpaces(value) as ms.StringValue);
   return Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
 }
 
@@ -16,9 +16,22 @@ export function parseDuration(value: unknown): number | undefined {
 export function parseSize(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
   if (typeof value !== 'string' || !SIZE.test(value)) return undefined;
-  const parsed = bytes.parse(value);
+  const parsed = bytes.parse(withoutSpaces(value));
   return parsed !== null && Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
 }
+
+// The patterns allow spaces around the number and the unit, which ms and
+// bytes do not read ("2s " is no duration to ms; bytes reads "2mb " as 2):
+// without them the text means what the pattern accepted.
+function withoutSpaces(value: string): string {
+  return value.replace(/\s+/g, '');
+}
+
+/**
+ * The longest delay Node's timers take (2^31 − 1 ms, about 24.8 days): a
+ * longer one fires at once, with a TimeoutOverflowWarning.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 // The same grammars as the patterns the packages' schemas use, so that what
 // validates also parses.

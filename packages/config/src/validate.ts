@@ -3,6 +3,7 @@
 // likely intended name for a typo. Ajv checks values against the composed
 // schema; chain items are walked here, so that a wrong step is reported by
 // its name.
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import leven from 'leven';
@@ -11,7 +12,7 @@ import { ConfigValidationError, type ConfigIssue } from './errors.js';
 import { composeSchema, stepNames, STRUCTURAL_STEPS } from './schema.js';
 import { builtinSteps } from './steps.js';
 import type { AccessLog, JsonSchema, LoadedConfig, ServerConfig, Step, TlsConfig, ValidateOptions } from './types.js';
-import { parseDuration } from './units.js';
+import { MAX_TIMER_MS, parseDuration } from './units.js';
 
 const SCHEMA_ID = 'unblock-config';
 let compiled: { root: ValidateFunction; definitions: JsonSchema; options: Map<string, ValidateFunction> } | undefined;
@@ -56,32 +57,31 @@ export function validateConfig(value: unknown, options: ValidateOptions = {}): L
   const server = isObject(config.server) ? config.server : {};
   const servers: ServerConfig[] = [];
   if (hasChain && !hasServers) {
-    servers.push(resolveServer(server, {}, 'server', 'server', walkChain(config.chain, 'chain', pools, issues), dir));
+    servers.push(resolveServer(server, {}, 'server', 'server', walkChain(config.chain, 'chain', pools, issues), dir, issues));
   } else if (Array.isArray(config.servers)) {
+    const names = new Map<string, string>();
     config.servers.forEach((entry, i) => {
       const path = `servers[${i}]`;
       if (!isObject(entry)) return;
-      const name = typeof entry.name === 'string' ? entry.name : i === 0 ? 'server' : `server-${i + 1}`;
-      servers.push(resolveServer(server, entry, name, path, walkChain(entry.chain, `${path}.chain`, pools, issues), dir));
+      const named = typeof entry.name === 'string';
+      const name = named ? (entry.name as string) : i === 0 ? 'server' : `server-${i + 1}`;
+      claimName(names, name, named, path, issues);
+      servers.push(resolveServer(server, entry, name, path, walkChain(entry.chain, `${path}.chain`, pools, issues), dir, issues));
     });
     checkAddresses(servers, issues);
-  }
-  for (const s of servers) {
-    if (s.requestTimeout > 0 && s.headersTimeout > s.requestTimeout) {
-      issues.push({ path: `${s.path}.headersTimeout`, message: `must not be longer than requestTimeout (${s.requestTimeout} ms)` });
-    }
   }
 
   // The default pool exists when it is configured or used, so that a config
   // without offload steps has no pool to show or to apply --threads to.
   if (config.pool === undefined && !servers.some((s) => usesDefaultPool(s.chain))) pools.delete('default');
 
+  const shutdownTimeout = timerDuration(server.shutdownTimeout, 'server.shutdownTimeout', 10_000, issues);
   if (issues.length > 0) throw new ConfigValidationError(dedupe(issues), options.file);
   return {
     file: options.file,
     dir,
     workers: server.workers === 'auto' ? 'auto' : typeof server.workers === 'number' ? server.workers : 1,
-    shutdownTimeout: parseDuration(server.shutdownTimeout ?? '10s') ?? 10_000,
+    shutdownTimeout,
     pools: Object.fromEntries([...pools].map(([name, poolOptions]) => [name, poolOptions])),
     servers,
   };
@@ -89,14 +89,38 @@ export function validateConfig(value: unknown, options: ValidateOptions = {}): L
 
 function collectPools(config: Record<string, unknown>, issues: ConfigIssue[]): Map<string, Record<string, unknown>> {
   const pools = new Map<string, Record<string, unknown>>();
-  pools.set('default', isObject(config.pool) ? config.pool : {});
+  const add = (name: string, poolOptions: unknown, path: string) => {
+    const options = isObject(poolOptions) ? poolOptions : {};
+    pools.set(name, options);
+    checkThreads(options, path, issues);
+  };
+  add('default', config.pool, 'pool');
   if (isObject(config.pools)) {
     for (const [name, poolOptions] of Object.entries(config.pools)) {
       if (name === 'default') issues.push({ path: 'pools.default', message: 'the default pool is the "pool" section: give it there, or name this pool otherwise' });
-      else pools.set(name, isObject(poolOptions) ? poolOptions : {});
+      else add(name, poolOptions, `pools.${name}`);
     }
   }
   return pools;
+}
+
+/**
+ * What the schema cannot say of a pool: minThreads within maxThreads. Checked
+ * here, for every pool, rather than when an offload step first creates it
+ * (which a pool no step uses never is).
+ */
+function checkThreads(pool: Record<string, unknown>, path: string, issues: ConfigIssue[]): void {
+  const { minThreads, maxThreads } = pool;
+  if (typeof minThreads !== 'number') return;
+  if (typeof maxThreads === 'number') {
+    if (minThreads > maxThreads) issues.push({ path: `${path}.minThreads`, message: `must not be more than maxThreads (${maxThreads}), found ${minThreads}` });
+  } else if (minThreads > defaultMaxThreads()) {
+    issues.push({ path: `${path}.minThreads`, message: `must not be more than maxThreads, by default the ${defaultMaxThreads()} CPUs of this machine (os.availableParallelism()), found ${minThreads}: give maxThreads too` });
+  }
+}
+
+function defaultMaxThreads(): number {
+  return Math.max(1, availableParallelism());
 }
 
 function usesDefaultPool(steps: readonly Step[]): boolean {
@@ -105,33 +129,64 @@ function usesDefaultPool(steps: readonly Step[]): boolean {
   );
 }
 
-function resolveServer(defaults: Record<string, unknown>, entry: Record<string, unknown>, name: string, path: string, chain: Step[], dir: string): ServerConfig {
+function resolveServer(defaults: Record<string, unknown>, entry: Record<string, unknown>, name: string, path: string, chain: Step[], dir: string, issues: ConfigIssue[]): ServerConfig {
   const setting = (key: string) => (entry[key] !== undefined ? entry[key] : defaults[key]);
-  const duration = (key: string, fallback: number) => parseDuration(setting(key)) ?? fallback;
+  // A setting inherited from `server` is reported where it is written.
+  const origin = (key: string) => (entry[key] === undefined && defaults[key] !== undefined ? `server.${key}` : `${path}.${key}`);
+  const timer = (key: string, fallback: number) => timerDuration(setting(key), origin(key), fallback, issues);
   const health = setting('health');
   const accessLog = setting('accessLog');
   const blockingThreshold = setting('blockingThreshold');
+  const headersTimeout = timer('headersTimeout', 10_000);
+  const requestTimeout = timer('requestTimeout', 60_000);
+  if (requestTimeout > 0 && headersTimeout > requestTimeout) {
+    issues.push({ path: origin('headersTimeout'), message: `must not be longer than requestTimeout (${requestTimeout} ms)` });
+  }
   return {
     name,
     port: typeof setting('port') === 'number' ? (setting('port') as number) : 3000,
     host: typeof setting('host') === 'string' ? (setting('host') as string) : '127.0.0.1',
-    headersTimeout: duration('headersTimeout', 10_000),
-    requestTimeout: duration('requestTimeout', 60_000),
-    keepAliveTimeout: duration('keepAliveTimeout', 5_000),
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: timer('keepAliveTimeout', 5_000),
     health: typeof health === 'string' ? health : undefined,
     accessLog: (accessLog === true ? 'auto' : accessLog === 'human' || accessLog === 'json' ? accessLog : false) as AccessLog,
     blockingThreshold: blockingThreshold === undefined ? undefined : parseDuration(blockingThreshold),
-    tls: resolveTls(setting('tls'), dir),
+    tls: resolveTls(setting('tls'), origin('tls'), dir),
     path,
     chain,
   };
 }
 
+/**
+ * A duration that becomes a timer or a node:http timeout: those take whole
+ * milliseconds (node:http throws a RangeError for 10.5) up to MAX_TIMER_MS
+ * (longer ones fire at once). `fallback` when the setting is absent; the
+ * schema check reports any other value that is not a duration.
+ */
+function timerDuration(value: unknown, path: string, fallback: number, issues: ConfigIssue[]): number {
+  const parsed = value === undefined ? undefined : parseDuration(value);
+  if (parsed === undefined) return fallback;
+  if (!Number.isInteger(parsed) || parsed > MAX_TIMER_MS) {
+    const found = typeof value === 'number' ? String(value) : `${show(value)} (${parsed} ms)`;
+    issues.push({ path, message: `expected a whole number of milliseconds up to ${MAX_TIMER_MS} (about 24.8 days), found ${found}`, expected: `a whole number of milliseconds up to ${MAX_TIMER_MS}`, found });
+  }
+  return parsed;
+}
+
 /** The schema checked its shape: the files' paths resolved against the config's folder. */
-function resolveTls(tls: unknown, dir: string): TlsConfig | undefined {
+function resolveTls(tls: unknown, path: string, dir: string): TlsConfig | undefined {
   if (!isObject(tls)) return undefined;
   const file = (value: unknown) => (typeof value === 'string' ? resolve(dir, value) : undefined);
-  return { key: file(tls.key) ?? '', cert: file(tls.cert) ?? '', passphrase: typeof tls.passphrase === 'string' ? tls.passphrase : undefined };
+  return { key: file(tls.key) ?? '', cert: file(tls.cert) ?? '', passphrase: typeof tls.passphrase === 'string' ? tls.passphrase : undefined, path };
+}
+
+/** Server names key the ports chosen for port 0 and tell servers apart in logs: each must be unique. */
+function claimName(claimed: Map<string, string>, name: string, named: boolean, path: string, issues: ConfigIssue[]): void {
+  const owner = claimed.get(name);
+  if (owner === undefined) claimed.set(name, named ? path : `${path} (its default name)`);
+  else if (named) issues.push({ path: `${path}.name`, message: `"${name}" is already the name of ${owner}: give each server its own name` });
+  else issues.push({ path, message: `has no name, and its default name "${name}" is already the name of ${owner}: give it a name` });
 }
 
 function checkAddresses(servers: ServerConfig[], issues: ConfigIssue[]): void {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,9 @@ import { promisify } from 'node:util';
 import {
   build,
   buildChain,
+  checkHandlers,
   ConfigValidationError,
+  type ConfigIssue,
   findConfig,
   formatTree,
   loadConfig,
@@ -49,7 +51,7 @@ async function rejectsWith(promise: Promise<unknown> | (() => unknown), code: st
   return caught as Error & { code: string };
 }
 
-function issuesOf(value: unknown): { path: string; message: string; suggestion?: string }[] {
+function issuesOf(value: unknown): ConfigIssue[] {
   try {
     validateConfig(value, { dir: fixtures });
   } catch (err) {
@@ -124,6 +126,19 @@ describe('loadConfig(file)', () => {
     const file = write('bad.yaml', 'chain:\n  - app: ./x.js\n   - app: [\n');
     const err = await rejectsWith(loadConfig(file), 'UNBLOCK_ERR_CONFIG_PARSE');
     assert.match(err.message, /bad\.yaml:\d+:\d+/);
+  });
+
+  it('should report an alias to an undefined anchor, and too many alias expansions, with the line of the alias', async () => {
+    const undefinedAnchor = await rejectsWith(loadConfig(write('alias.yaml', 'chain:\n  - app: *nope\n')), 'UNBLOCK_ERR_CONFIG_PARSE');
+    assert.match(undefinedAnchor.message, /alias\.yaml:2:10: not valid YAML: Unresolved alias .*nope/);
+    const tens = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'chain: []'];
+    const expanding = await rejectsWith(loadConfig(write('laughs.yaml', `${tens.join('\n')}\n`)), 'UNBLOCK_ERR_CONFIG_PARSE');
+    assert.match(expanding.message, /laughs\.yaml:3:\d+: not valid YAML: Excessive alias count/);
+  });
+
+  it('should read YAML and JSON that start with a byte order mark', async () => {
+    assert.equal((await loadConfig(write('bom.json', '\uFEFF{"server": {"port": 81}, "chain": []}'))).servers[0]!.port, 81);
+    assert.equal((await loadConfig(write('bom.yaml', '\uFEFFserver: { port: 82 }\nchain: []\n'))).servers[0]!.port, 82);
   });
 
   it('should report JSON syntax errors', async () => {
@@ -210,6 +225,13 @@ describe('parseDuration / parseSize', () => {
     assert.equal(parseSize(10), 10);
   });
 
+  it('should read spaces around the number and the unit as the patterns allow them', () => {
+    assert.equal(parseDuration(' 2s '), 2000);
+    assert.equal(parseDuration('2 minutes\t'), 120_000);
+    assert.equal(parseSize('2mb '), 2 * 1024 * 1024);
+    assert.equal(parseSize(' 1 kb'), 1024);
+  });
+
   it('should return undefined for anything else', () => {
     for (const bad of ['5 parsecs', '', '-1s', -1, Number.NaN, true, null]) assert.equal(parseDuration(bad), undefined, String(bad));
     for (const bad of ['2 potatoes', '-5kb', -1, Infinity]) assert.equal(parseSize(bad), undefined, String(bad));
@@ -287,6 +309,43 @@ describe('validateConfig(value)', () => {
     assert.equal(issue!.path, 'server.headersTimeout');
   });
 
+  it('should refuse server timeouts that are not whole milliseconds within timer range', () => {
+    const issues = issuesOf({ server: { headersTimeout: '0.5ms', requestTimeout: 60000.5, keepAliveTimeout: 1000.5, shutdownTimeout: '30d' }, chain: [] });
+    assert.deepEqual(
+      issues.map((i) => [i.path, i.found]),
+      [
+        ['server.headersTimeout', '"0.5ms" (0.5 ms)'],
+        ['server.requestTimeout', '60000.5'],
+        ['server.keepAliveTimeout', '1000.5'],
+        ['server.shutdownTimeout', '"30d" (2592000000 ms)'],
+      ],
+    );
+    assert.match(issues[0]!.message, /whole number of milliseconds up to 2147483647/);
+    assert.equal(validateConfig({ server: { headersTimeout: '1.5s', shutdownTimeout: 2 ** 31 - 1 }, chain: [] }).servers[0]!.headersTimeout, 1500);
+  });
+
+  it('should read a duration with spaces around it, not fall back to the default', () => {
+    assert.equal(validateConfig({ server: { keepAliveTimeout: '2s ' }, chain: [] }).servers[0]!.keepAliveTimeout, 2000);
+  });
+
+  it('should report a setting a server inherits from server where it is written', () => {
+    const issues = issuesOf({ server: { headersTimeout: 0.5 }, servers: [{ name: 'a', port: 1, chain: [] }, { name: 'b', port: 2, headersTimeout: '2m', requestTimeout: '1m', chain: [] }] });
+    assert.deepEqual(
+      issues.map((i) => i.path),
+      ['server.headersTimeout', 'servers[1].headersTimeout'],
+    );
+  });
+
+  it('should refuse two servers with the same name, given or default', () => {
+    const [given] = issuesOf({ servers: [{ name: 'api', port: 0, chain: [] }, { name: 'api', port: 0, chain: [] }] });
+    assert.deepEqual([given!.path, given!.message], ['servers[1].name', '"api" is already the name of servers[0]: give each server its own name']);
+    const [byDefault] = issuesOf({ servers: [{ port: 0, chain: [] }, { name: 'server', port: 0, chain: [] }] });
+    assert.equal(byDefault!.path, 'servers[1].name');
+    assert.match(byDefault!.message, /servers\[0\] \(its default name\)/);
+    const [unnamed] = issuesOf({ servers: [{ port: 0, chain: [] }, { name: 'server-3', port: 0, chain: [] }, { port: 0, chain: [] }] });
+    assert.deepEqual([unnamed!.path, unnamed!.message], ['servers[2]', 'has no name, and its default name "server-3" is already the name of servers[1]: give it a name']);
+  });
+
   it('should refuse process-wide settings on one of several servers', () => {
     const [issue] = issuesOf({ servers: [{ workers: 2, chain: [] }] });
     assert.equal(issue!.path, 'servers[0].workers');
@@ -320,8 +379,8 @@ describe('validateConfig(value)', () => {
       },
       { dir: fixtures },
     );
-    assert.deepEqual(config.servers[0]!.tls, { key: join(fixtures, 'certs/key.pem'), cert: '/etc/ssl/cert.pem', passphrase: 'secret' });
-    assert.deepEqual(config.servers[1]!.tls, { key: join(fixtures, 'admin.key'), cert: join(fixtures, 'admin.crt'), passphrase: undefined });
+    assert.deepEqual(config.servers[0]!.tls, { key: join(fixtures, 'certs/key.pem'), cert: '/etc/ssl/cert.pem', passphrase: 'secret', path: 'server.tls' });
+    assert.deepEqual(config.servers[1]!.tls, { key: join(fixtures, 'admin.key'), cert: join(fixtures, 'admin.crt'), passphrase: undefined, path: 'servers[1].tls' });
     assert.equal(validateConfig({ chain: [] }).servers[0]!.tls, undefined);
   });
 
@@ -434,6 +493,24 @@ describe('build(config)', () => {
     } finally {
       await built.close();
     }
+  });
+});
+
+describe('checkHandlers(config)', () => {
+  it('should import every offload handler, in mounts too, without calling its init()', async () => {
+    write('handler-with-init.mjs', 'export function init() { throw new Error("init ran"); }\nexport default (req, res) => res.end();\n');
+    const config = validateConfig({ chain: [{ offload: { handler: './handler-with-init.mjs' } }, { mount: '/m', chain: [{ offload: { handler: join(fixtures, 'blocking.js'), inline: true } }] }] }, { dir: scratch });
+    await checkHandlers(config);
+  });
+
+  it('should fail with UNBLOCK_ERR_CONFIG_MODULE for a handler that throws on import, or exports no handler', async () => {
+    write('handler-throws.mjs', 'throw new Error("handler boom");\n');
+    const throws = validateConfig({ chain: [{ offload: { handler: 'handler-throws.mjs' } }] }, { dir: scratch });
+    const thrown = await rejectsWith(checkHandlers(throws), 'UNBLOCK_ERR_CONFIG_MODULE');
+    assert.match(thrown.message, /^chain\[0\]\.offload\.handler: cannot import .*handler-throws\.mjs: handler boom$/);
+    const notHandler = validateConfig({ chain: [{ mount: '/m', chain: [{ offload: { handler: './not-an-app.js' } }] }] }, { dir: fixtures });
+    const refused = await rejectsWith(checkHandlers(notHandler), 'UNBLOCK_ERR_CONFIG_MODULE');
+    assert.match(refused.message, /^chain\[0\]\.chain\[0\]\.offload\.handler: the default export of .*not-an-app\.js is string, not a handler/);
   });
 });
 
@@ -595,6 +672,19 @@ describe('offload step', () => {
       issuesOf({ pool: { maxThread: 2 }, chain: [] }).map((i) => [i.path, i.suggestion]),
       [['pool.maxThread', 'maxThreads']],
     );
+  });
+
+  it('should refuse more minThreads than maxThreads in every pool, used or not', () => {
+    assert.deepEqual(
+      issuesOf({ pool: { maxThreads: 2, minThreads: 4 }, pools: { r: { maxThreads: 1, minThreads: 2 } }, chain: [{ offload: { handler: './blocking.js', pool: 'r' } }] }).map((i) => [i.path, i.message]),
+      [
+        ['pool.minThreads', 'must not be more than maxThreads (2), found 4'],
+        ['pools.r.minThreads', 'must not be more than maxThreads (1), found 2'],
+      ],
+    );
+    const [byDefault] = issuesOf({ pool: { minThreads: availableParallelism() + 1 }, chain: [] });
+    assert.equal(byDefault!.path, 'pool.minThreads');
+    assert.match(byDefault!.message, /by default the \d+ CPUs of this machine/);
   });
 
   it('should have no pool when nothing offloads', () => {
