@@ -482,7 +482,11 @@ class Exchange {
   dumpUnreadBody(): void {
     const { req } = this;
     if (req.readableFlowing !== null || this.bodyPulled || req.readableEnded) return;
-    if (!this.bodyOver) {
+    if (this.bodyOver) {
+      // Nothing left to come and nobody to tell (most requests): no need
+      // to resume req only to emit events no one hears.
+      if (req.listenerCount('end') === 0 && req.listenerCount('close') === 0) return;
+    } else {
       this.bodyQueue.length = 0;
       this.sink.discard();
       req.complete = true;
