@@ -65,11 +65,7 @@ for (const [name, express] of expressVersions) {
       const { app, path } = expressWith(express, 'app', waitForBody({ timeout: 100 }), sendBody);
       app.set('env', 'test');
       const { url } = await serve(t, app);
-      const stalled = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(new TextEncoder().encode('first part'));
-        },
-      });
+      const stalled = stalledBody();
       const res = await fetch(`${url}${path}`, { method: 'POST', body: stalled, duplex: 'half' } as RequestInit);
       assert.equal(res.status, 408);
       assert.equal(res.headers.get('connection'), 'close');
@@ -80,11 +76,7 @@ for (const [name, express] of expressVersions) {
       const recorder = expressErrorRecorder();
       const { app, path } = expressWith(express, 'route', waitForBody({ timeout: 100 }), sendBody, recorder.handler);
       const { url } = await serve(t, app);
-      const stalled = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(new TextEncoder().encode('first part'));
-        },
-      });
+      const stalled = stalledBody();
       const res = await fetch(`${url}${path}`, { method: 'POST', body: stalled, duplex: 'half' } as RequestInit);
       assert.equal(res.status, 408);
       assert.deepEqual(codes(recorder.seen), ['UNBLOCK_ERR_BODY_TIMEOUT']);
@@ -120,3 +112,12 @@ describe('waitForBody({ replay: false }) before Express 4 body-parser (1.x)', ()
     assert.equal((recorder.seen[0] as { type: string }).type, 'stream.not.readable');
   });
 });
+
+/** A request body that sends its first part, then nothing more. */
+function stalledBody(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('first part'));
+    },
+  });
+}
