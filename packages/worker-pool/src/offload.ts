@@ -34,6 +34,8 @@ import {
   RUNNING,
   SLOTS_BYTES,
   STATE,
+  TASK_END,
+  TASK_RUNNING,
   THREAD,
   WINDOW,
   headerEntries,
@@ -170,7 +172,7 @@ function toModuleUrl(module: unknown): string {
 class Relay implements TaskListener {
   /** The task's id, given by the runner. */
   private id = 0;
-  /** CREDIT, STATE, THREAD and WINDOW: taken once the request is accepted. */
+  /** The request's slots (CREDIT, STATE, THREAD, WINDOW, TASK_END): taken once the request is accepted. */
   private credit!: Int32Array;
   /** The ring the worker's thread lent the response, with its first piece through one; given back on release(). */
   private ring: SharedArrayBuffer | undefined;
@@ -667,7 +669,7 @@ function peerOf(req: IncomingMessage): Peer {
 
 // Each request's SharedArrayBuffer is reused: allocating one per request
 // costs the main thread more than reusing it, and each one alive slows every
-// young-generation GC. 16 bytes each: up to 1024 spares (the rings live in
+// young-generation GC. 48 bytes each: up to 1024 spares (the rings live in
 // the worker threads, see lendRing() in bridge.ts).
 const MAX_SPARES = 1024;
 
@@ -679,6 +681,7 @@ function takeCredit(settings: Settings): Int32Array {
   }
   Atomics.store(credit, STATE, RUNNING);
   Atomics.store(credit, THREAD, 0);
+  Atomics.store(credit, TASK_END, TASK_RUNNING);
   return credit;
 }
 

@@ -17,7 +17,7 @@ import {
   toResourceLimits,
   type Duration,
 } from './options.js';
-import { ABORTED, MAX_NICE, STATE, THREAD, fromWireSettled, now, toWire, type LaneInit, type LaneMessage, type LaneRequest, type Task, type TaskResult, type WireTask, type WorkerMessage } from './protocol.js';
+import { ABORTED, MAX_NICE, STATE, THREAD, endsResponse, fromWireSettled, now, takeResult, toWire, type LaneInit, type LaneMessage, type LaneRequest, type SerializedError, type Task, type TaskResult, type WireTask, type WorkerMessage } from './protocol.js';
 
 export interface PoolOptions {
   /** Worker threads at most. Default `os.availableParallelism()`. */
@@ -158,7 +158,7 @@ export interface TaskListener {
 interface Entry {
   task: Task;
   transferList: Transferable[];
-  /** CREDIT, STATE, THREAD and WINDOW of the request's SharedArrayBuffer. */
+  /** The slots of the request's SharedArrayBuffer (CREDIT, STATE, THREAD, WINDOW, TASK_END). */
   slots: Int32Array;
   listener: TaskListener;
   /** Its place in arrival order (ids are not: their slots are reused). */
@@ -580,13 +580,25 @@ class WorkerPool implements Pool, TaskRunner {
         this.#startFailures = 0;
         this.#startFailure = undefined;
       } else {
-        this.#requests.get(message.id)?.listener.onMessage(message);
+        const entry = this.#requests.get(message.id);
+        if (!entry) return;
+        entry.listener.onMessage(message);
+        // The task may be over already, its end left beside the request (see TASK_END).
+        if (!entry.settled && endsResponse(message)) {
+          const result = takeResult(entry.slots);
+          if (result) this.#taskEnded(lane, entry, result);
+        }
       }
       return;
     }
     const { id, result, error } = fromWireSettled(message);
     const entry = this.#requests.get(id);
     if (!entry || entry.settled) return;
+    this.#taskEnded(lane, entry, result, error);
+  }
+
+  /** A task ran to its end on `lane`'s thread: with its result, or the error that ended it there. */
+  #taskEnded(lane: Lane, entry: Entry, result: TaskResult | undefined, error?: SerializedError): void {
     lane.take(entry);
     if (result) {
       this.#queueWait.record(toMicroseconds(result.queueWait));

@@ -8,7 +8,7 @@
 // into free ring space, the main thread writes views of the ring to the
 // socket, frees the space once the socket took it, and gives the ring back
 // once the response closed. Most responses never need one: a small response
-// written at once rides with the task's result. No chunk allocates an
+// written by one end() goes out whole in one message. No chunk allocates an
 // ArrayBuffer on either side: a per-chunk buffer crossing threads becomes
 // garbage that V8 only collects after tens of MiB of external memory piled
 // up (Node 24 let a 256 MiB response grow RSS by ~70 MiB that way). A
@@ -30,8 +30,25 @@ export const STATE = 1;
 export const THREAD = 2;
 /** The window (`highWaterMark` bytes): what CREDIT starts at, and the size of the response's ring. */
 export const WINDOW = 3;
-/** The request's SharedArrayBuffer: CREDIT, STATE, THREAD and WINDOW. */
-export const SLOTS_BYTES = 16;
+/**
+ * Who learns first that the task is over, when its last message ended its
+ * response (see endsResponse()): the main thread, reading that message, swaps
+ * in RESPONSE_READ; the worker's thread, at the task's end, swaps in
+ * TASK_OVER with the result in RESULT_OFFSET before it. Whoever swaps second
+ * sees the other's mark: a worker that finds RESPONSE_READ posts the task's
+ * end as a message; a main thread that finds TASK_OVER reads the result here
+ * and the worker posts nothing. A trivial handler's task is over long before
+ * the main thread reads its response, so most tasks end without a message of
+ * their own: one message per request instead of two.
+ */
+export const TASK_END = 4;
+export const TASK_RUNNING = 0;
+export const RESPONSE_READ = 1;
+export const TASK_OVER = 2;
+/** Where the result (queueWait, runTime, loading: Float64) is left for the main thread. */
+const RESULT_OFFSET = 24;
+/** The request's SharedArrayBuffer: CREDIT, STATE, THREAD, WINDOW, TASK_END, a spare Int32, then the result. */
+export const SLOTS_BYTES = RESULT_OFFSET + 3 * Float64Array.BYTES_PER_ELEMENT;
 /** A ring's first Int32: lent to a response, or free for its thread to lend again. */
 export const RING_FREE = 0;
 export const RING_LENT = 1;
@@ -87,7 +104,7 @@ export interface Task {
   bodyPort: MessagePort | null;
   /** `forward(req)`'s value, and a parsed (non-Buffer) `req.body`. */
   context: { forwarded: unknown; body: unknown } | null;
-  /** CREDIT, STATE, THREAD and WINDOW: CREDIT counts the free bytes of the window. */
+  /** The request's slots (see SLOTS_BYTES): CREDIT counts the free bytes of the window. */
   credit: SharedArrayBuffer;
   /** `performance.timeOrigin + performance.now()` when the task was submitted: comparable across threads. */
   enqueuedAt: number;
@@ -223,6 +240,32 @@ export function toWireSettled(id: number, result: TaskResult | undefined, error?
 export function fromWireSettled(wire: WireSettled): { id: number; result?: TaskResult; error?: SerializedError } {
   const [id, queueWait, runTime, loading, error] = wire;
   return error ? { id, error } : { id, result: { queueWait, runTime, loading } };
+}
+
+/** Whether `message` ends its response on the main thread: the relay is done with it (the task may run on). */
+export function endsResponse(message: WorkerMessage): boolean {
+  return message.type === 'data' ? message.end : message.type === 'error' || message.type === 'destroy';
+}
+
+/**
+ * Worker side, at the end of a task whose last message ended its response:
+ * leaves the result for the main thread (see TASK_END). False when the main
+ * thread already read that message: the end must be posted.
+ */
+export function leaveResult(credit: SharedArrayBuffer, result: TaskResult): boolean {
+  const values = new Float64Array(credit, RESULT_OFFSET, 3);
+  values[0] = result.queueWait;
+  values[1] = result.runTime;
+  values[2] = result.loading;
+  // Sequentially consistent: the values are visible to whoever sees TASK_OVER.
+  return Atomics.exchange(new Int32Array(credit), TASK_END, TASK_OVER) === TASK_RUNNING;
+}
+
+/** Main side, on reading a message that ended a response: the task's result when it is already over, else undefined. */
+export function takeResult(slots: Int32Array): TaskResult | undefined {
+  if (Atomics.exchange(slots, TASK_END, RESPONSE_READ) !== TASK_OVER) return undefined;
+  const [queueWait, runTime, loading] = new Float64Array(slots.buffer, RESULT_OFFSET, 3);
+  return { queueWait: queueWait!, runTime: runTime!, loading: loading! };
 }
 
 /** main → worker, on a lane's port: tasks (a bare array: an object's keys cost more to clone than its values), or the end of the lane. */

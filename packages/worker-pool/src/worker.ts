@@ -1,15 +1,25 @@
 // The pool's worker entry. Piscina runs one lane per thread: requests come on
 // the lane's port and run one at a time, in the order given; each one's
-// response messages and its end go back on the same port.
+// response messages go back on the same port, and so does its end unless
+// the main thread finds it beside the request (see TASK_END).
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { runTask } from './bridge.js';
-import { MAX_NICE, THREAD, fromWire, serializeError, toWireSettled, type LaneInit, type LaneOpened, type LaneRequest, type Post, type Task, type WireSettled } from './protocol.js';
+import { MAX_NICE, THREAD, endsResponse, fromWire, leaveResult, serializeError, toWireSettled, type LaneInit, type LaneOpened, type LaneRequest, type Post, type Task, type WireSettled } from './protocol.js';
 
 export default function lane({ port, nice }: LaneInit): Promise<void> {
   lowerPriority(nice);
-  const post: Post = (message, transfer) => port.postMessage(message, transfer ?? []);
+  // The task whose last message so far ended its response, if any: its end
+  // can be left in its SharedArrayBuffer for the main thread to find when it
+  // reads that message (see TASK_END). A message of its after that one would
+  // be read after the end, so it cancels this.
+  let responseEndedBy = -1;
+  const post: Post = (message, transfer) => {
+    if (endsResponse(message)) responseEndedBy = message.id;
+    else if (message.id === responseEndedBy) responseEndedBy = -1;
+    port.postMessage(message, transfer ?? []);
+  };
   const settle = (message: WireSettled): void => port.postMessage(message);
   const waiting: Task[] = [];
   let running = false;
@@ -21,9 +31,13 @@ export default function lane({ port, nice }: LaneInit): Promise<void> {
       // thread to terminate, or the task sees it was cancelled while it waited.
       if (Atomics.compareExchange(new Int32Array(task.credit), THREAD, task.claim, threadId) !== task.claim) continue;
       try {
-        settle(toWireSettled(task.id, await runTask(task, post, false)));
+        const result = await runTask(task, post, false);
+        if (responseEndedBy === task.id && leaveResult(task.credit, result)) continue;
+        settle(toWireSettled(task.id, result));
       } catch (err) {
         settle(toWireSettled(task.id, undefined, serializeError(err)));
+      } finally {
+        responseEndedBy = -1;
       }
     }
     running = false;

@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import { chain } from '@unblock/chain';
 import { createPool, offload, optionsSchema, poolOptionsSchema } from '../src/index.js';
 import { RequestTable } from '../src/pool.js';
+import { SLOTS_BYTES, endsResponse, leaveResult, takeResult } from '../src/protocol.js';
 import { eventually } from '../../../test/support/http.js';
 import { fixture, serveChain } from './helpers.js';
 
@@ -100,6 +101,33 @@ describe('the worker threads\' priority', { skip: process.platform === 'linux' ?
     assert.equal(await niceOf({ nice: 19 }), 19);
     // The main thread itself is left as it was.
     assert.equal(getPriority(0), mainNice);
+  });
+});
+
+describe('the end of a task left beside its request', () => {
+  const result = { queueWait: 0.25, runTime: 1.5, loading: 0.125 };
+  const slots = () => new Int32Array(new SharedArrayBuffer(SLOTS_BYTES));
+
+  it('should be read by the main thread when the task was over before it read the response\'s last message', () => {
+    const shared = slots();
+    // The worker's thread: nothing to post, the main thread will find it.
+    assert.equal(leaveResult(shared.buffer as SharedArrayBuffer, result), true);
+    assert.deepEqual(takeResult(shared), result);
+  });
+
+  it('should be posted by the worker\'s thread when the main thread read the response\'s last message first', () => {
+    const shared = slots();
+    assert.equal(takeResult(shared), undefined);
+    // The main thread will not look again: the end must be posted.
+    assert.equal(leaveResult(shared.buffer as SharedArrayBuffer, result), false);
+  });
+
+  it('should tell which messages end a response on the main thread', () => {
+    assert.equal(endsResponse({ id: 1, type: 'data', size: 2, end: true }), true);
+    assert.equal(endsResponse({ id: 1, type: 'data', size: 2, end: false }), false);
+    assert.equal(endsResponse({ id: 1, type: 'error', error: { status: 500, expose: false, message: 'x', name: 'Error' }, headSent: false }), true);
+    assert.equal(endsResponse({ id: 1, type: 'destroy' }), true);
+    for (const type of ['pull', 'discard', 'interim'] as const) assert.equal(endsResponse({ id: 1, type, bytes: 1, status: 103 } as never), false, type);
   });
 });
 
