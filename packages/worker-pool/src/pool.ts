@@ -17,7 +17,7 @@ import {
   toResourceLimits,
   type Duration,
 } from './options.js';
-import { ABORTED, MAX_NICE, STATE, THREAD, endsResponse, fromWireSettled, now, takeResult, toWire, type LaneInit, type LaneMessage, type LaneRequest, type SerializedError, type Task, type TaskResult, type WireTask, type WorkerMessage } from './protocol.js';
+import { ABORTED, MAX_NICE, STATE, THREAD, WIRE_DATA, endsResponse, fromWireData, fromWireSettled, now, takeResult, toWire, type LaneInit, type LaneMessage, type LaneRequest, type SerializedError, type Task, type TaskResult, type WireTask, type WorkerMessage } from './protocol.js';
 
 export interface PoolOptions {
   /** Worker threads at most. Default `os.availableParallelism()`. */
@@ -580,21 +580,29 @@ class WorkerPool implements Pool, TaskRunner {
         this.#startFailures = 0;
         this.#startFailure = undefined;
       } else {
-        const entry = this.#requests.get(message.id);
-        if (!entry) return;
-        entry.listener.onMessage(message);
-        // The task may be over already, its end left beside the request (see TASK_END).
-        if (!entry.settled && endsResponse(message)) {
-          const result = takeResult(entry.slots);
-          if (result) this.#taskEnded(lane, entry, result);
-        }
+        this.#onWorkerMessage(lane, message);
       }
+      return;
+    }
+    if (message[0] === WIRE_DATA) {
+      this.#onWorkerMessage(lane, fromWireData(message));
       return;
     }
     const { id, result, error } = fromWireSettled(message);
     const entry = this.#requests.get(id);
     if (!entry || entry.settled) return;
     this.#taskEnded(lane, entry, result, error);
+  }
+
+  #onWorkerMessage(lane: Lane, message: WorkerMessage): void {
+    const entry = this.#requests.get(message.id);
+    if (!entry) return;
+    entry.listener.onMessage(message);
+    // The task may be over already, its end left beside the request (see TASK_END).
+    if (!entry.settled && endsResponse(message)) {
+      const result = takeResult(entry.slots);
+      if (result) this.#taskEnded(lane, entry, result);
+    }
   }
 
   /** A task ran to its end on `lane`'s thread: with its result, or the error that ended it there. */

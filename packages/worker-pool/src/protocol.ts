@@ -225,20 +225,58 @@ export function fromWire(wire: WireTask): Task {
   return { id, module, kind, head, responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim };
 }
 
+/** The first value of a flat message from a lane's thread: which one it is. */
+export const WIRE_DATA = 0;
+export const WIRE_SETTLED = 1;
+
+/**
+ * A data message as it crosses back, flat for the same reason as WireTask:
+ * it carries every small response whole, and its head (measured on one
+ * thread for a trivial response: 2.5 → 1.5 µs to post, 2.6 → 1.0 µs to
+ * read). An absent head has no status.
+ */
+export type WireData = [
+  tag: typeof WIRE_DATA,
+  id: number,
+  size: number,
+  end: boolean,
+  chunk: DataMessage['chunk'],
+  encoding: DataMessage['encoding'],
+  offset: DataMessage['offset'],
+  ring: DataMessage['ring'],
+  trailers: DataMessage['trailers'],
+  status: number | undefined,
+  message: string | undefined,
+  headers: ResponseHead['headers'] | undefined,
+  queueWait: number | undefined,
+  sendDate: ResponseHead['sendDate'],
+];
+
+export function toWireData({ id, size, end, chunk, encoding, offset, ring, trailers, head }: DataMessage): WireData {
+  return [WIRE_DATA, id, size, end, chunk, encoding, offset, ring, trailers, head?.status, head?.message, head?.headers, head?.queueWait, head?.sendDate];
+}
+
+export function fromWireData(wire: WireData): DataMessage {
+  const [, id, size, end, chunk, encoding, offset, ring, trailers, status, message, headers, queueWait, sendDate] = wire;
+  const data: DataMessage = { id, type: 'data', size, end, chunk, encoding, offset, ring, trailers };
+  if (status !== undefined) data.head = { status, message, headers: headers!, queueWait: queueWait!, sendDate };
+  return data;
+}
+
 /**
  * A task's end as it crosses back, flat for the same reason as WireTask:
  * what the pool records, or the error that ended the task on the worker's
  * side.
  */
-export type WireSettled = [id: number, queueWait: number, runTime: number, loading: number, error: SerializedError | null];
+export type WireSettled = [tag: typeof WIRE_SETTLED, id: number, queueWait: number, runTime: number, loading: number, error: SerializedError | null];
 
 export function toWireSettled(id: number, result: TaskResult | undefined, error?: SerializedError): WireSettled {
-  if (!result) return [id, 0, 0, 0, error ?? null];
-  return [id, result.queueWait, result.runTime, result.loading, null];
+  if (!result) return [WIRE_SETTLED, id, 0, 0, 0, error ?? null];
+  return [WIRE_SETTLED, id, result.queueWait, result.runTime, result.loading, null];
 }
 
 export function fromWireSettled(wire: WireSettled): { id: number; result?: TaskResult; error?: SerializedError } {
-  const [id, queueWait, runTime, loading, error] = wire;
+  const [, id, queueWait, runTime, loading, error] = wire;
   return error ? { id, error } : { id, result: { queueWait, runTime, loading } };
 }
 
@@ -271,8 +309,8 @@ export function takeResult(slots: Int32Array): TaskResult | undefined {
 /** main → worker, on a lane's port: tasks (a bare array: an object's keys cost more to clone than its values), or the end of the lane. */
 export type LaneRequest = WireTask[] | 'quit';
 
-/** worker → main, on a lane's port: that the lane's thread took it, the handlers' messages, and the end of each task. */
-export type LaneMessage = LaneOpened | WorkerMessage | WireSettled;
+/** worker → main, on a lane's port: that the lane's thread took it, the handlers' messages (data ones flat), and the end of each task. */
+export type LaneMessage = LaneOpened | Exclude<WorkerMessage, DataMessage> | WireData | WireSettled;
 
 /** The first message of every lane: its thread started and took the lane. */
 export type LaneOpened = { type: 'opened' };

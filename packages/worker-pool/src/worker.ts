@@ -6,7 +6,7 @@ import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { runTask } from './bridge.js';
-import { MAX_NICE, THREAD, endsResponse, fromWire, leaveResult, serializeError, toWireSettled, type LaneInit, type LaneOpened, type LaneRequest, type Post, type Task, type WireSettled } from './protocol.js';
+import { MAX_NICE, THREAD, endsResponse, fromWire, leaveResult, serializeError, toWireData, toWireSettled, type LaneInit, type LaneOpened, type LaneRequest, type Post, type Task, type WireSettled } from './protocol.js';
 
 export default function lane({ port, nice }: LaneInit): Promise<void> {
   lowerPriority(nice);
@@ -18,7 +18,7 @@ export default function lane({ port, nice }: LaneInit): Promise<void> {
   const post: Post = (message, transfer) => {
     if (endsResponse(message)) responseEndedBy = message.id;
     else if (message.id === responseEndedBy) responseEndedBy = -1;
-    port.postMessage(message, transfer ?? []);
+    port.postMessage(message.type === 'data' ? toWireData(message) : message, transfer ?? []);
   };
   const settle = (message: WireSettled): void => port.postMessage(message);
   const waiting: Task[] = [];
