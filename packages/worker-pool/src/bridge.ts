@@ -526,6 +526,7 @@ class Exchange {
       this.bodyQueue.push(Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength));
     } else {
       this.bodyEnded = true;
+      this.bodyTrailers = message.rawTrailers;
     }
     this.pumpBody();
   }
@@ -534,6 +535,7 @@ class Exchange {
   private readonly bodyQueue: Buffer[] = [];
   private bodyWanted = true;
   private bodyEnded = false;
+  private bodyTrailers: string[] | undefined;
 
   /** req's `_read`: the handler wants more of the streamed body. */
   pullBody(): void {
@@ -557,6 +559,7 @@ class Exchange {
     if (moved > 0) this.sink.pull(moved);
     if (this.bodyEnded && this.bodyQueue.length === 0 && !this.req.complete) {
       this.req.complete = true;
+      if (this.bodyTrailers) addTrailerLines(this.req, this.bodyTrailers);
       this.req.push(null);
       this.endBody();
     }
@@ -577,7 +580,7 @@ class Exchange {
     // (see internName()); inline, they are the request's own strings.
     if (!this.sink.inline) for (let i = 0; i < head.rawHeaders.length; i += 2) head.rawHeaders[i] = internName(head.rawHeaders[i]!);
     // What node's HTTP parser calls: fills rawHeaders, headers and headersDistinct.
-    (req as unknown as { _addHeaderLines(lines: string[], n: number): void })._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
+    (req as ParsedMessage)._addHeaderLines(head.rawHeaders, head.rawHeaders.length);
     const extra = req as IncomingMessage & { originalUrl?: string; forwarded?: unknown; body?: unknown };
     extra.originalUrl = head.originalUrl;
     if (context?.forwarded !== undefined) extra.forwarded = context.forwarded;
@@ -593,8 +596,9 @@ class Exchange {
         if (bodyIsReqBody) extra.body = bytes;
         req.push(bytes);
       }
-      req.push(null);
       req.complete = true;
+      if (this.task.rawTrailers) addTrailerLines(req, this.task.rawTrailers);
+      req.push(null);
     }
     return req;
   }
@@ -626,6 +630,15 @@ type Bridged<T> = T & { [EXCHANGE]: Exchange };
 
 function exchangeOf(message: IncomingMessage | ServerResponse): Exchange {
   return (message as Bridged<typeof message>)[EXCHANGE];
+}
+
+/** What node's HTTP parser calls on an IncomingMessage with the header lines it read. */
+type ParsedMessage = IncomingMessage & { _addHeaderLines(lines: string[], n: number): void };
+
+/** As node's parser does at the end of a chunked body: fills rawTrailers, trailers and trailersDistinct. */
+function addTrailerLines(req: IncomingMessage, rawTrailers: string[]): void {
+  // Lines given once req.complete is set are its trailers.
+  (req as ParsedMessage)._addHeaderLines(rawTrailers, rawTrailers.length);
 }
 
 /** A request whose body has arrived whole: nothing to pull. */

@@ -265,6 +265,7 @@ class Relay implements TaskListener {
       body,
       bodyIsReqBody,
       bodyPort,
+      rawTrailers: streamBody ? null : trailersOf(req),
       context,
       credit: this.credit.buffer as SharedArrayBuffer,
       enqueuedAt: now(),
@@ -339,7 +340,9 @@ class Relay implements TaskListener {
   }
 
   private onBodyEnd(): void {
-    this.post({ type: 'end' });
+    // Node has read the trailers by the body's 'end'.
+    const rawTrailers = trailersOf(this.req);
+    this.post(rawTrailers ? { type: 'end', rawTrailers } : { type: 'end' });
   }
 
   /** The body stopped before its end: the client is gone, though the response may be over (a handler reading on after it answered). */
@@ -643,6 +646,12 @@ function isHttp2(req: IncomingMessage): boolean {
  */
 function hasBody(req: IncomingMessage): boolean {
   return isHttp2(req) ? !(req as unknown as Http2ServerRequest).stream.endAfterHeaders : typeis.hasBody(req);
+}
+
+/** The request's trailers as Node read them (a chunked body's, or HTTP/2's), when it has any. */
+function trailersOf(req: IncomingMessage): string[] | null {
+  const raw = req.rawTrailers as string[] | undefined;
+  return raw !== undefined && raw.length > 0 ? raw : null;
 }
 
 type Peer = Pick<RequestHead, 'remoteAddress' | 'remotePort' | 'remoteFamily' | 'localAddress' | 'localPort' | 'encrypted'>;

@@ -102,6 +102,8 @@ export interface Task {
   bodyIsReqBody: boolean;
   /** When the body is streamed: `body`/`end` messages arrive on this port. */
   bodyPort: MessagePort | null;
+  /** The request's trailers (after a chunked body) when its body was over before it was offloaded; else they come with the body's end. */
+  rawTrailers: string[] | null;
   /** `forward(req)`'s value, and a parsed (non-Buffer) `req.body`. */
   context: { forwarded: unknown; body: unknown } | null;
   /** The request's slots (see SLOTS_BYTES): CREDIT counts the free bytes of the window. */
@@ -172,7 +174,7 @@ export type WorkerMessage = { id: number } & (
 export type DataMessage = Extract<WorkerMessage, { type: 'data' }>;
 
 /** main → worker, on the request's body port */
-export type BodyMessage = { type: 'body'; chunk: Uint8Array } | { type: 'end' };
+export type BodyMessage = { type: 'body'; chunk: Uint8Array } | { type: 'end'; rawTrailers?: string[] };
 
 /**
  * A Task as it crosses to a lane's thread: its values in a flat array.
@@ -200,18 +202,19 @@ export type WireTask = [
   body: Uint8Array | null,
   bodyIsReqBody: boolean,
   bodyPort: MessagePort | null,
+  rawTrailers: string[] | null,
   context: Task['context'],
   credit: SharedArrayBuffer,
   enqueuedAt: number,
   claim: number,
 ];
 
-export function toWire({ id, module, kind, head, responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim }: Task): WireTask {
+export function toWire({ id, module, kind, head, responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, rawTrailers, context, credit, enqueuedAt, claim }: Task): WireTask {
   const { method, url, originalUrl, httpVersion, rawHeaders, remoteAddress, remotePort, remoteFamily, localAddress, localPort, encrypted } = head;
   return [
     id, module, kind,
     method, url, originalUrl, httpVersion, rawHeaders, remoteAddress, remotePort, remoteFamily, localAddress, localPort, encrypted,
-    responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim,
+    responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, rawTrailers, context, credit, enqueuedAt, claim,
   ];
 }
 
@@ -219,10 +222,10 @@ export function fromWire(wire: WireTask): Task {
   const [
     id, module, kind,
     method, url, originalUrl, httpVersion, rawHeaders, remoteAddress, remotePort, remoteFamily, localAddress, localPort, encrypted,
-    responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim,
+    responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, rawTrailers, context, credit, enqueuedAt, claim,
   ] = wire;
   const head = { method, url, originalUrl, httpVersion, rawHeaders, remoteAddress, remotePort, remoteFamily, localAddress, localPort, encrypted };
-  return { id, module, kind, head, responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, context, credit, enqueuedAt, claim };
+  return { id, module, kind, head, responseHeaders, responseStatus, body, bodyIsReqBody, bodyPort, rawTrailers, context, credit, enqueuedAt, claim };
 }
 
 /** The first value of a flat message from a lane's thread: which one it is. */

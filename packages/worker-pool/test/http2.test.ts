@@ -65,6 +65,19 @@ describe('offload() on the HTTP/2 compatibility API', () => {
         assert.equal(seen.bodyLength, 0);
       });
 
+      it('should give the request\'s trailers in req.trailers', async () => {
+        const stream = echo.client.request({ ':method': 'POST', ':path': '/trailed' }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'abc' }));
+        stream.end('hello');
+        let body = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (body += chunk));
+        await once(stream, 'end');
+        const seen = JSON.parse(body) as Record<string, unknown>;
+        assert.equal(seen.body, 'hello');
+        assert.deepEqual([seen.trailers, seen.rawTrailers], [{ 'x-checksum': 'abc' }, ['x-checksum', 'abc']]);
+      });
+
       it('should hand the handler a body sent with or without Content-Length', async () => {
         const sized = JSON.parse((await echo.send({ ':method': 'POST', ':path': '/sized', 'content-length': '5' }, ['hello'])).body) as Record<string, unknown>;
         assert.equal(sized.body, 'hello');

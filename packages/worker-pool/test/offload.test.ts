@@ -111,6 +111,24 @@ describe('offload(module, options)', () => {
       }
     });
 
+    it('should give the trailers of a chunked body in req.trailers, streamed or buffered upstream', async () => {
+      const chunked = (path: string) =>
+        `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum, X-Rep\r\nConnection: close\r\n\r\n` +
+        '5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Rep: one\r\nx-rep: two\r\n\r\n';
+      for (const path of ['/streamed', '/buffered']) {
+        const raw = await rawRequest(served.port, chunked(path));
+        assert.match(raw, /^HTTP\/1\.1 200 OK/, path);
+        const seen = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+        assert.equal(seen.body, 'hello', path);
+        assert.deepEqual(seen.trailers, { 'x-checksum': 'abc', 'x-rep': 'one, two' }, path);
+        assert.deepEqual(seen.rawTrailers, ['X-Checksum', 'abc', 'X-Rep', 'one', 'x-rep', 'two'], path);
+        assert.deepEqual(seen.trailersDistinct, { 'x-checksum': ['abc'], 'x-rep': ['one', 'two'] }, path);
+      }
+      // Without trailers, as in node: empty.
+      const plain = await json(fetch(`${served.url}/streamed`, { method: 'POST', body: 'x' }));
+      assert.deepEqual([plain.trailers, plain.rawTrailers], [{}, []]);
+    });
+
     it('should clone a parsed req.body', async () => {
       const seen = await json(
         fetch(`${served.url}/parsed`, { method: 'POST', body: JSON.stringify({ a: [1, 2] }), headers: { 'content-type': 'application/json' } }),
