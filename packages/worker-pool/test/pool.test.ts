@@ -64,6 +64,29 @@ describe('createPool(options)', () => {
     }
   });
 
+  it('should count each task once, whether its end was left beside the request or posted after it', async () => {
+    const pool = createPool({ maxThreads: 1 });
+    const served = await serveChain(offload(fixture('after-end.mjs'), { pool }));
+    try {
+      // /unread is over at its end(): the main thread finds its end beside
+      // the request. /spin runs on after end(): its end is posted.
+      const paths = Array.from({ length: 40 }, (_, i) => (i % 4 === 0 ? `/spin?ms=30&id=${i}` : `/unread?id=${i}`));
+      const responses = await Promise.all(paths.map((path) => fetch(`${served.url}${path}`).then((res) => res.text())));
+      assert.equal(responses.filter((text) => text === 'sent').length, 10);
+      assert.equal(responses.filter((text) => text === 'not read').length, 30);
+      await eventually(() => pool.stats().pending === 0, 'every task over');
+      const stats = pool.stats();
+      assert.equal(stats.completed, 40);
+      assert.equal(stats.runTime.count, 40);
+      assert.equal(stats.queueWait.count, 40);
+      assert.ok(stats.runTime.max >= 30, `runTime.max ${stats.runTime.max}: the spinning tasks' ends were read`);
+      assert.ok(stats.runTime.min >= 0 && stats.queueWait.min >= 0);
+    } finally {
+      await served.close();
+      await pool.close();
+    }
+  });
+
   it('should let many modules share one pool', async () => {
     const pool = createPool({ maxThreads: 1 });
     const served = await serveChain(chain().use('/echo', offload(fixture('echo.mjs'), { pool })).use(offload(fixture('slow.mjs'), { pool })));
