@@ -18,6 +18,9 @@ for (const inline of [false, true]) {
       // Under /short a deadline the tests run past; elsewhere one they never reach.
       const options = (timeout: number) => (inline ? { inline: true, timeout } : { pool, timeout });
       served = await serveChain(chain().use('/short', offload(fixture('after-end.mjs'), options(300))).use(offload(fixture('after-end.mjs'), options(10_000))));
+      // The thread started and the module loaded, so that the short deadline
+      // measures the handler alone, not a cold start on a busy machine.
+      assert.equal(await (await fetch(`${served.url}/unread`)).text(), 'not read');
     });
     after(async () => {
       await served.close();
