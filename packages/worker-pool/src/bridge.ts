@@ -401,8 +401,14 @@ class Exchange {
   private responded = false;
   /** No more of the request's body will come: there was none to stream, it all arrived, or it was discarded. */
   private bodyOver: boolean;
-  /** The handler asked for more of a streamed body: it reads it. */
+  /** The handler read some of the body: it asked for more of a streamed one, or took bytes of a buffered one. */
+  private get bodyRead(): boolean {
+    return this.bodyPulled || this.req.readableLength < this.bufferedLength;
+  }
+  /** The handler asked for more of a streamed body. */
   private bodyPulled = false;
+  /** The bytes of a buffered body pushed into req; 0 for a streamed one. */
+  private bufferedLength = 0;
   private aborted = false;
   private onResponded: () => void = () => {};
 
@@ -473,15 +479,18 @@ class Exchange {
 
   /**
    * At the response's finish, as Node does: a body nobody reads (no 'data'
-   * listener, no pipe, no read()) is discarded, so that req still emits
-   * 'end' and 'close', which handlers use to clean up. A streamed body is
+   * or 'readable' listener, no pipe, no read() that took any of it) is
+   * discarded, so that req still emits 'end' and 'close', which handlers use
+   * to clean up. A handler that read some of a buffered body keeps the rest
+   * (Node, whose test is whether its `_read` ever ran, drops the rest of a
+   * body that had arrived whole before the handler read it). A streamed body is
    * discarded on the main thread, where it arrives ('discard'); here req
    * ends at once rather than when the last byte comes in, so that a slow
    * upload nobody reads does not hold the thread.
    */
   dumpUnreadBody(): void {
     const { req } = this;
-    if (req.readableFlowing !== null || this.bodyPulled || req.readableEnded) return;
+    if (req.readableFlowing !== null || this.bodyRead || req.readableEnded) return;
     if (this.bodyOver) {
       // Nothing left to come and nobody to tell (most requests): no need
       // to resume req only to emit events no one hears.
@@ -595,6 +604,7 @@ class Exchange {
         // As wait-for-body leaves it: in req.body, and readable once more.
         if (bodyIsReqBody) extra.body = bytes;
         req.push(bytes);
+        this.bufferedLength = bytes.byteLength;
       }
       req.complete = true;
       if (this.task.rawTrailers) addTrailerLines(req, this.task.rawTrailers);

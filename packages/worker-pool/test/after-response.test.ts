@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { chain } from '@unblock/chain';
+import bodyParser from 'body-parser';
 import { createPool, offload, type Pool } from '../src/index.js';
 import { eventually } from '../../../test/support/http.js';
 import { collectReports, fixture, serveChain, waitForReport, type Served } from './helpers.js';
@@ -17,7 +18,13 @@ for (const inline of [false, true]) {
       pool = createPool({ maxThreads: 1 });
       // Under /short a deadline the tests run past; elsewhere one they never reach.
       const options = (timeout: number) => (inline ? { inline: true, timeout } : { pool, timeout });
-      served = await serveChain(chain().use('/short', offload(fixture('after-end.mjs'), options(300))).use(offload(fixture('after-end.mjs'), options(10_000))));
+      const handler = offload(fixture('after-end.mjs'), options(10_000));
+      served = await serveChain(
+        chain()
+          .use('/short', offload(fixture('after-end.mjs'), options(300)))
+          .use('/buffered', bodyParser.raw({ type: () => true }), handler)
+          .use(handler),
+      );
       // The thread started and the module loaded, so that the short deadline
       // measures the handler alone, not a cold start on a busy machine.
       assert.equal(await (await fetch(`${served.url}/unread`)).text(), 'not read');
@@ -52,6 +59,13 @@ for (const inline of [false, true]) {
       } finally {
         socket.destroy();
       }
+    });
+
+    it('should keep the rest of a buffered body the handler began to read', async () => {
+      const rest = waitForReport((m) => m.id === 'p1' && m.event === 'rest');
+      const res = await fetch(`${served.url}/buffered/partial?id=p1`, { method: 'POST', body: 'hello world' });
+      assert.equal(await res.text(), 'read some');
+      assert.deepEqual(await rest, { id: 'p1', event: 'rest', first: 'he', rest: 'llo world' });
     });
 
     for (const [what, request] of [
