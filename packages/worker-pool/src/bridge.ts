@@ -23,6 +23,7 @@ import {
   headerEntries,
   internName,
   now,
+  removedFraming,
   returnRing,
   serializeError,
   type BodyMessage,
@@ -321,6 +322,8 @@ function snapshotHead(res: ServerResponse, stored: StoredHeaders | null | undefi
   }
   const head: ResponseHead = { status: res.statusCode, message: res.statusMessage, headers, queueWait };
   if (!res.sendDate) head.sendDate = false;
+  const removed = removedFraming(res);
+  if (removed !== 0) head.removed = removed;
   return head;
 }
 

@@ -41,7 +41,9 @@ import {
   headerEntries,
   internName,
   now,
+  removedFraming,
   returnRing,
+  setRemovedFraming,
   type BodyMessage,
   type HandlerKind,
   type RequestHead,
@@ -464,15 +466,22 @@ class Relay implements TaskListener {
   /** The worker's view of the headers replaces this response's (it started from them). */
   private applyHead(head: ResponseHead): void {
     const { res } = this;
+    // Removing a framing header or Date is remembered, not only its absence
+    // (see removedFraming()): what counts is what upstream and the handler
+    // removed, not this clearing.
+    const removed = removedFraming(res);
+    const sendDate = res.sendDate;
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     for (const [name, value] of head.headers) res.setHeader(internName(name), value);
+    // HTTP/2 frames every body itself.
+    if (!isHttp2(this.req)) setRemovedFraming(res, removed | (head.removed ?? 0));
+    res.sendDate = sendDate && head.sendDate !== false;
     if (this.settings.serverTiming) {
       const timing = `queue;dur=${head.queueWait.toFixed(2)}`;
       const existing = res.getHeader('server-timing');
       res.setHeader('Server-Timing', existing === undefined ? timing : `${[existing].flat().join(', ')}, ${timing}`);
     }
     res.statusCode = head.status;
-    if (head.sendDate === false) res.sendDate = false;
     // HTTP/2 has no reason phrase (Node warns when one is set).
     if (head.message !== undefined && !isHttp2(this.req)) res.statusMessage = head.message;
   }

@@ -131,6 +131,8 @@ export interface ResponseHead {
   headers: [string, HeaderValue][];
   /** Set (false) only when the handler turned the Date header off (`res.sendDate = false`, `removeHeader('Date')`). */
   sendDate?: false;
+  /** The framing headers the handler removed, as REMOVED_* bits (see removedFraming()); set only when it removed any. */
+  removed?: number;
   /** Milliseconds the task waited for a thread; for `Server-Timing`. */
   queueWait: number;
 }
@@ -253,16 +255,17 @@ export type WireData = [
   headers: ResponseHead['headers'] | undefined,
   queueWait: number | undefined,
   sendDate: ResponseHead['sendDate'],
+  removed: ResponseHead['removed'],
 ];
 
 export function toWireData({ id, size, end, chunk, encoding, offset, ring, trailers, head }: DataMessage): WireData {
-  return [WIRE_DATA, id, size, end, chunk, encoding, offset, ring, trailers, head?.status, head?.message, head?.headers, head?.queueWait, head?.sendDate];
+  return [WIRE_DATA, id, size, end, chunk, encoding, offset, ring, trailers, head?.status, head?.message, head?.headers, head?.queueWait, head?.sendDate, head?.removed];
 }
 
 export function fromWireData(wire: WireData): DataMessage {
-  const [, id, size, end, chunk, encoding, offset, ring, trailers, status, message, headers, queueWait, sendDate] = wire;
+  const [, id, size, end, chunk, encoding, offset, ring, trailers, status, message, headers, queueWait, sendDate, removed] = wire;
   const data: DataMessage = { id, type: 'data', size, end, chunk, encoding, offset, ring, trailers };
-  if (status !== undefined) data.head = { status, message, headers: headers!, queueWait: queueWait!, sendDate };
+  if (status !== undefined) data.head = { status, message, headers: headers!, queueWait: queueWait!, sendDate, removed };
   return data;
 }
 
@@ -359,6 +362,32 @@ export function serializeError(err: unknown): SerializedError {
     serialized.headers = Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [k, String(v)]));
   }
   return serialized;
+}
+
+/**
+ * Which framing headers were removed from a response. Node remembers a
+ * removeHeader() of Connection, Content-Length or Transfer-Encoding, not
+ * only the header's absence, and frames the body otherwise: no
+ * Content-Length is computed for a body given to end() (it goes chunked),
+ * no chunked encoding is used (the connection closes after the body), no
+ * Connection header is sent. Those are private fields of OutgoingMessage
+ * (Node 20, 22, 24), read and set here alone.
+ */
+export const REMOVED_CONNECTION = 1;
+export const REMOVED_CONTENT_LENGTH = 2;
+export const REMOVED_TRANSFER_ENCODING = 4;
+type RemovedFraming = { _removedConnection?: boolean; _removedContLen?: boolean; _removedTE?: boolean };
+
+export function removedFraming(res: ServerResponse): number {
+  const flags = res as ServerResponse & RemovedFraming;
+  return (flags._removedConnection ? REMOVED_CONNECTION : 0) | (flags._removedContLen ? REMOVED_CONTENT_LENGTH : 0) | (flags._removedTE ? REMOVED_TRANSFER_ENCODING : 0);
+}
+
+export function setRemovedFraming(res: ServerResponse, removed: number): void {
+  const flags = res as ServerResponse & RemovedFraming;
+  flags._removedConnection = (removed & REMOVED_CONNECTION) !== 0;
+  flags._removedContLen = (removed & REMOVED_CONTENT_LENGTH) !== 0;
+  flags._removedTE = (removed & REMOVED_TRANSFER_ENCODING) !== 0;
 }
 
 /**

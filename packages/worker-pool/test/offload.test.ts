@@ -8,6 +8,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { chain } from '@unblock/chain';
 import bodyParser from 'body-parser';
 import { createPool, detectKind, offload, type Pool } from '../src/index.js';
+import { rawRequest as sharedRawRequest } from '../../../test/support/http.js';
 import { fixture, json, serve, serveChain, timedGet, type Served } from './helpers.js';
 
 /** A GET whose client reads nothing for 50 ms, then everything. */
@@ -250,6 +251,27 @@ describe('offload(module, options)', () => {
       const notModified = await fetch(`${served.url}/not-modified`);
       assert.equal(notModified.status, 304);
       assert.equal(notModified.headers.get('etag'), '"x"');
+    });
+
+    it('should frame the body as Node does when the handler removes Content-Length, Transfer-Encoding or Connection', async () => {
+      const { default: handler } = (await import(fixture('response.mjs').href)) as { default: (req: IncomingMessage, res: ServerResponse) => Promise<void> };
+      const plain = await serve((req, res) => {
+        res.setHeader('X-Upstream', 'from main');
+        void handler(req, res);
+      });
+      try {
+        const cases = ['Content-Length', 'Transfer-Encoding', 'Connection'].flatMap((name) => [`name=${name}`, `name=${name}&write`]);
+        // Keep-alive requests: whether the server closes the connection is part of the framing.
+        const send = (port: number, query: string) => sharedRawRequest(port, `GET /remove-framing?${query} HTTP/1.1\r\nHost: x\r\n\r\n`, 500);
+        const withoutDate = ({ text, closed }: { text: string; closed: boolean }) => ({ text: text.replace(/^Date: .*\r\n/im, ''), closed });
+        const [offloaded, inline] = await Promise.all([served.port, plain.port].map((port) => Promise.all(cases.map((query) => send(port, query)))));
+        for (const [i, query] of cases.entries()) assert.deepEqual(withoutDate(offloaded![i]!), withoutDate(inline![i]!), query);
+        // And it is not Node's default framing.
+        assert.match(offloaded![0]!.text, /transfer-encoding: chunked/i);
+        assert.equal(offloaded![3]!.closed, true);
+      } finally {
+        await plain.close();
+      }
     });
 
     it('should let the handler remove a header set upstream', async () => {
