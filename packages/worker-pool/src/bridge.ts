@@ -404,14 +404,8 @@ class Exchange {
   private responded = false;
   /** No more of the request's body will come: there was none to stream, it all arrived, or it was discarded. */
   private bodyOver: boolean;
-  /** The handler read some of the body: it asked for more of a streamed one, or took bytes of a buffered one. */
-  private get bodyRead(): boolean {
-    return this.bodyPulled || this.req.readableLength < this.bufferedLength;
-  }
-  /** The handler asked for more of a streamed body. */
+  /** The handler asked for more of a streamed body: it reads it. */
   private bodyPulled = false;
-  /** The bytes of a buffered body pushed into req; 0 for a streamed one. */
-  private bufferedLength = 0;
   private aborted = false;
   private onResponded: () => void = () => {};
 
@@ -493,7 +487,9 @@ class Exchange {
    */
   dumpUnreadBody(): void {
     const { req } = this;
-    if (req.readableFlowing !== null || this.bodyRead || req.readableEnded) return;
+    // readableDidRead: some of it was read() (counted in chunks taken, not
+    // in bytes left, which setEncoding() turns into characters).
+    if (req.readableFlowing !== null || this.bodyPulled || req.readableDidRead || req.readableEnded) return;
     if (this.bodyOver) {
       // Nothing left to come and nobody to tell (most requests): no need
       // to resume req only to emit events no one hears.
@@ -607,7 +603,6 @@ class Exchange {
         // As wait-for-body leaves it: in req.body, and readable once more.
         if (bodyIsReqBody) extra.body = bytes;
         req.push(bytes);
-        this.bufferedLength = bytes.byteLength;
       }
       req.complete = true;
       if (this.task.rawTrailers) addTrailerLines(req, this.task.rawTrailers);

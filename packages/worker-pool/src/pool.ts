@@ -676,19 +676,24 @@ class WorkerPool implements Pool, TaskRunner {
       return;
     }
     const stranded: Entry[] = [];
+    // A lane's 'opened' may still be on its way when its thread already took
+    // a request: that one ran (and may have left its end, see TASK_END), so
+    // it stops with its thread rather than run again.
+    const ran: Entry[] = [];
     for (const lane of waiting) {
-      stranded.push(...lane.entries.splice(0));
+      for (const entry of lane.entries.splice(0)) (Atomics.load(entry.slots, THREAD) > 0 ? ran : stranded).push(entry);
       // Its end (onLaneEnd) opens new lanes for what is queued.
       lane.abandon();
     }
     if (++this.#startFailures < START_ATTEMPTS) {
       this.#requeue(stranded);
-      return;
+    } else {
+      this.#startFailures = 0;
+      this.#startFailure = { cause: err };
+      this.#retryAt = performance.now() + this.#retryAfter * 1000;
+      for (const entry of [...stranded, ...this.#queue.splice(0)]) this.#settle(entry, undefined, new WorkerStartError(err, this.#retryAfter));
     }
-    this.#startFailures = 0;
-    this.#startFailure = { cause: err };
-    this.#retryAt = performance.now() + this.#retryAfter * 1000;
-    for (const entry of [...stranded, ...this.#queue.splice(0)]) this.#settle(entry, undefined, new WorkerStartError(err, this.#retryAfter));
+    for (const entry of ran) this.#settle(entry, undefined, new Error('the worker thread stopped'));
   }
 
   onLaneClosed(lane: Lane): void {

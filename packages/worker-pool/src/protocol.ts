@@ -315,7 +315,7 @@ export function takeResult(slots: Int32Array): TaskResult | undefined {
 /** main → worker, on a lane's port: tasks (a bare array: an object's keys cost more to clone than its values), or the end of the lane. */
 export type LaneRequest = WireTask[] | 'quit';
 
-/** worker → main, on a lane's port: that the lane's thread took it, the handlers' messages (data ones flat), and the end of each task. */
+/** worker → main, on a lane's port: that the lane's thread took it, the handlers' messages (data ones flat), and the end of each task not left beside its request (see TASK_END). */
 export type LaneMessage = LaneOpened | Exclude<WorkerMessage, DataMessage> | WireData | WireSettled;
 
 /** The first message of every lane: its thread started and took the lane. */

@@ -16,9 +16,10 @@ export default function lane({ port, nice }: LaneInit): Promise<void> {
   // be read after the end, so it cancels this.
   let responseEndedBy = -1;
   const post: Post = (message, transfer) => {
+    // Marked once posted: a message that cannot be cloned never reaches the main thread.
+    port.postMessage(message.type === 'data' ? toWireData(message) : message, transfer ?? []);
     if (endsResponse(message)) responseEndedBy = message.id;
     else if (message.id === responseEndedBy) responseEndedBy = -1;
-    port.postMessage(message.type === 'data' ? toWireData(message) : message, transfer ?? []);
   };
   const settle = (message: WireSettled): void => port.postMessage(message);
   const waiting: Task[] = [];

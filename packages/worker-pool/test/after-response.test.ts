@@ -66,6 +66,19 @@ for (const inline of [false, true]) {
       const res = await fetch(`${served.url}/buffered/partial?id=p1`, { method: 'POST', body: 'hello world' });
       assert.equal(await res.text(), 'read some');
       assert.deepEqual(await rest, { id: 'p1', event: 'rest', first: 'he', rest: 'llo world' });
+      // With an encoding set, what is left counts in characters, not bytes.
+      const hex = waitForReport((m) => m.id === 'p2' && m.event === 'rest');
+      await (await fetch(`${served.url}/buffered/partial?id=p2&encoding=hex`, { method: 'POST', body: 'hello world' })).text();
+      assert.deepEqual(await hex, { id: 'p2', event: 'rest', first: '6865', rest: Buffer.from('llo world').toString('hex') });
+    });
+
+    it('should end and close req at the end of the response for a buffered body nobody reads, decoded or not', async () => {
+      for (const query of ['id=b1', 'id=b2&encoding=utf8']) {
+        const id = query.slice(3, 5);
+        const closed = waitForReport((m) => m.id === id && m.event === 'req-close');
+        await (await fetch(`${served.url}/buffered/unread?${query}`, { method: 'POST', body: 'héllo wörld' })).text();
+        await closed;
+      }
     });
 
     for (const [what, request] of [
