@@ -84,7 +84,9 @@ export const DEFAULT_MAX_QUEUE = 256;
  * How much lower than the main thread the worker threads are scheduled, in
  * nice levels. Measured on 2 cores with the pool saturated: 6 kept the event
  * loop's p99 under 1 ms where 0 and 3 let it reach 2–4 ms, and the blocking
- * route's throughput stayed level with bare piscina's (10 cost it 10 %).
+ * route's throughput stayed level with bare piscina's (10 cost it 10 %). On a
+ * busier day 6 left 3–4 ms and 13 took it to 1–2 ms for up to 14 % of the
+ * blocking throughput (README, Performance): a choice left to the user.
  */
 export const DEFAULT_NICE = 6;
 export const DEFAULT_IDLE_TIMEOUT = 30_000;
