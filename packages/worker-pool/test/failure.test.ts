@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { chain } from '@unblock/chain';
 import { WORKER_ERROR_WARNING_CODE, createPool, offload, type Pool, type PoolOptions } from '../src/index.js';
 import { collectReports, delay, fixture, json, serveChain, timedGet, waitForReport, type Served } from './helpers.js';
+import { eventually } from '../../../test/support/http.js';
 
 describe('offload() when things go wrong', () => {
   describe('when the handler throws', () => {
@@ -273,17 +274,27 @@ describe('offload() when things go wrong', () => {
       }
     });
 
-    /** slow.mjs offloaded to a new pool; `get(id, ms)` records the order in which responses finish. */
+    /**
+     * slow.mjs offloaded to a new pool; `get(id, ms)` records the order in
+     * which responses finish; `arrived(n)` waits until the pool has taken n
+     * requests, so that the order they arrive in is the order they were
+     * sent in however busy the machine is.
+     */
     async function onSlowPool(
       options: PoolOptions,
-      run: (get: (id: string, ms: number) => Promise<void>, finished: string[]) => Promise<void>,
+      run: (get: (id: string, ms: number) => Promise<void>, finished: string[], arrived: (count: number) => Promise<void>) => Promise<void>,
     ): Promise<void> {
       const pool = createPool(options);
       const served = await serveChain(offload(fixture('slow.mjs'), { pool }));
       const finished: string[] = [];
       const get = (id: string, ms: number) => timedGet(`${served.url}/?ms=${ms}&id=${id}`).then(() => void finished.push(id));
+      const arrived = (count: number) =>
+        eventually(() => {
+          const { completed, pending } = pool.stats();
+          return completed + pending >= count;
+        }, `${count} requests taken`);
       try {
-        await run(get, finished);
+        await run(get, finished, arrived);
       } finally {
         await served.close();
         await pool.close();
@@ -291,22 +302,24 @@ describe('offload() when things go wrong', () => {
     }
 
     it('should serve queued requests in arrival order', () =>
-      onSlowPool({ maxThreads: 1, maxQueue: 100 }, async (get, finished) => {
+      onSlowPool({ maxThreads: 1, maxQueue: 100 }, async (get, finished, arrived) => {
         const ids = [...Array(12).keys()].map(String);
         const requests: Promise<void>[] = [];
-        for (const id of ids) {
+        for (const [i, id] of ids.entries()) {
           requests.push(get(id, 25));
-          await delay(3);
+          await arrived(i + 1);
         }
         await Promise.all(requests);
         assert.deepEqual(finished, ids);
       }));
 
     it('should give a request waiting behind a slow one to the first thread that frees up', () =>
-      onSlowPool({ maxThreads: 2, minThreads: 2 }, async (get, finished) => {
+      onSlowPool({ maxThreads: 2, minThreads: 2 }, async (get, finished, arrived) => {
         const slow = get('slow', 400);
+        await arrived(1);
         await delay(20);
         const quick = get('quick', 60);
+        await arrived(2);
         await delay(20);
         // Both threads are busy: this one waits behind one of them.
         const next = get('next', 10);
@@ -315,14 +328,16 @@ describe('offload() when things go wrong', () => {
       }));
 
     it('should not let newer requests overtake one held up behind a slow handler', () =>
-      onSlowPool({ maxThreads: 2, minThreads: 2 }, async (get, finished) => {
+      onSlowPool({ maxThreads: 2, minThreads: 2 }, async (get, finished, arrived) => {
         const requests = [get('slow', 600)];
+        await arrived(1);
         await delay(20);
         requests.push(get('quick', 30));
+        await arrived(2);
         await delay(20);
         // Waits behind one of the two running requests...
         requests.push(get('held', 10));
-        await delay(5);
+        await arrived(3);
         // ...while newer ones keep the other thread busy for longer than the slow one runs.
         for (let i = 0; i < 24; i++) requests.push(get(`newer${i}`, 30));
         await Promise.all(requests);
@@ -331,10 +346,11 @@ describe('offload() when things go wrong', () => {
       }));
 
     it('should give a request put behind a quick handler that ran long this once to another thread', () =>
-      onSlowPool({ maxThreads: 2, minThreads: 2 }, async (get, finished) => {
+      onSlowPool({ maxThreads: 2, minThreads: 2 }, async (get, finished, arrived) => {
         // One at a time: measured quick, the handler's requests go to the thread already running one.
         for (let i = 0; i < 40; i++) await get(`warm${i}`, 0);
         const long = get('long', 600);
+        await arrived(41);
         await delay(5);
         // Put behind 'long' (expected quick) while it fits the lane's expected
         // backlog, else given to the other thread; taken over by the other
