@@ -26,7 +26,7 @@ import { createServer, request, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
@@ -39,6 +39,8 @@ const SPIN_MS = 5;
 const THREADS = 2;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const STREAM_MIB = 100;
+/** The period of the timer whose lateness measures the servers' event-loop delay. */
+const LOOP_DELAY_RESOLUTION_MS = 1;
 
 // The handler modules, as a user would have them in files.
 const MODULES = {
@@ -236,6 +238,13 @@ interface Usage {
   rss: number;
   /** Peak RSS since the last 'reset'. */
   peakRss: number;
+  /**
+   * How late a 1 ms timer on the main thread ran at p99 since the last
+   * 'reset', ms: the event loop busy, or waiting for a core. Seen from the
+   * server, unlike the load generator's latency, which also has its own
+   * waits in it.
+   */
+  loopDelayP99: number;
 }
 
 /** In a child: serve `role` and answer the parent's 'usage' and 'reset' messages. */
@@ -244,13 +253,20 @@ async function child(role: string): Promise<void> {
   const server = createServer(await buildServer(role));
   let peakRss = process.memoryUsage.rss();
   setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 10).unref();
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+  loopDelay.enable();
   const usage = (): Usage => {
     const { user, system } = process.cpuUsage();
-    return { active: performance.eventLoopUtilization().active, cpu: mainThreadCpu(), processCpu: (user + system) / 1000, rss: process.memoryUsage.rss(), peakRss };
+    // The histogram holds the timer's whole period, in ns: what is late is the rest.
+    const loopDelayP99 = loopDelay.count > 0 ? Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS) : 0;
+    return { active: performance.eventLoopUtilization().active, cpu: mainThreadCpu(), processCpu: (user + system) / 1000, rss: process.memoryUsage.rss(), peakRss, loopDelayP99 };
   };
   server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as AddressInfo).port }));
   process.on('message', (message: string) => {
-    if (message === 'reset') peakRss = process.memoryUsage.rss();
+    if (message === 'reset') {
+      peakRss = process.memoryUsage.rss();
+      loopDelay.reset();
+    }
     if (message === 'usage' || message === 'reset') process.send!(usage());
   });
   process.on('disconnect', () => process.exit(0));
@@ -278,6 +294,7 @@ async function clusterPrimary(role: string): Promise<void> {
       processCpu: replies.reduce((sum, r) => sum + r.processCpu, 0),
       rss: rss + replies.reduce((sum, r) => sum + r.rss, 0),
       peakRss: rss + replies.reduce((sum, r) => sum + r.peakRss, 0),
+      loopDelayP99: Math.max(...replies.map((r) => r.loopDelayP99)),
     });
   });
   process.on('disconnect', () => {
@@ -317,13 +334,16 @@ async function saturation(): Promise<void> {
     // and that last second alone, unblocked, made inline's p99 read 0 ms.
     const blocking = load(`${server.url}/block`, 8, SECONDS + 3);
     await delay(1000);
+    await ask(server, 'reset');
     const trivial = await load(`${server.url}/trivial`, 4);
+    const { loopDelayP99 } = await ask(server, 'usage');
     const block = await blocking;
     await stopServer(server);
     if (role === 'piscina') piscinaRps = block.requests.average;
     rows.push({
       server: role === 'cluster' ? 'node:cluster ×2' : role === 'piscina' ? 'bare piscina' : role,
       'trivial p99 ms': trivial.latency.p99,
+      'loop delay p99 ms': loopDelayP99,
       'trivial req/s': trivial.requests.average,
       'blocking req/s': block.requests.average,
       'blocking vs piscina': Number.NaN,
