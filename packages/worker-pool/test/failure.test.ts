@@ -6,6 +6,9 @@ import { WORKER_ERROR_WARNING_CODE, createPool, offload, type Pool, type PoolOpt
 import { collectReports, delay, fixture, json, serveChain, timedGet, waitForReport, type Served } from './helpers.js';
 import { eventually } from '../../../test/support/http.js';
 
+/** Until `pool` holds `count` requests, running or waiting: later ones then arrive after them, however busy the machine. */
+const untilPending = (pool: Pool, count: number): Promise<void> => eventually(() => pool.stats().pending >= count, `${count} requests with the pool`);
+
 describe('offload() when things go wrong', () => {
   describe('when the handler throws', () => {
     let pool: Pool;
@@ -188,7 +191,7 @@ describe('offload() when things go wrong', () => {
       const reports = collectReports();
       try {
         const first = fetch(`${served.url}/patient?ms=1500&id=first`);
-        await delay(50);
+        await untilPending(pool, 1);
         const queued = await fetch(`${served.url}/?ms=10&id=queued`);
         assert.equal(queued.status, 503);
         assert.equal((await json(queued)).code, 'UNBLOCK_ERR_POOL_TIMEOUT');
@@ -243,10 +246,9 @@ describe('offload() when things go wrong', () => {
       const served = await serveChain(offload(fixture('slow.mjs'), { pool }));
       try {
         const running = fetch(`${served.url}/?ms=300&id=a`);
-        await delay(30);
+        await untilPending(pool, 1);
         const waiting = fetch(`${served.url}/?ms=10&id=b`);
-        await delay(30);
-        assert.equal(pool.stats().pending, 2);
+        await untilPending(pool, 2);
         // Announces a body it never sends: the answer must not wait for it.
         const refused = await new Promise<string>((resolve, reject) => {
           const socket = connect(served.port, '127.0.0.1', () =>
@@ -371,7 +373,7 @@ describe('offload() when things go wrong', () => {
       const served = await serveChain(offload(fixture('slow.mjs'), { pool }));
       try {
         const inFlight = fetch(`${served.url}/?ms=300&id=inflight`);
-        await delay(50);
+        await untilPending(pool, 1);
         const closing = pool.close();
         // A second call waits for the same end.
         const again = pool.close();
